@@ -1,0 +1,29 @@
+"""Shared fixtures. Real label files come from ../shared/data (or IAA_SHARED_DATA); tests that need
+them skip cleanly when they are absent. Nothing from there is ever copied into the repository."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from iaalib.paths import shared_data_dir
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("real label files (../shared/data) are not on this machine")
+    return d
+
+
+def shared_file(*parts: str) -> Path:
+    """Path of one real label file, or skip the test when it is absent."""
+    d = shared_data_dir()
+    p = d.joinpath(*parts) if d is not None else None
+    if p is None or not p.exists():
+        pytest.skip(f"real label file {'/'.join(parts)} not available")
+    return p
