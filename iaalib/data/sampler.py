@@ -34,8 +34,10 @@ class AspectRatioBucketSampler(Sampler[list[int]]):
     ``DistributedSampler``; evaluators should de-duplicate by index), ``drop_last=True`` drops the
     tail batches instead (and, as usual, every bucket's incomplete last batch).
 
-    ``set_start_batch(k)`` makes the *next* pass skip its first k batches (resuming mid-epoch); it is
-    used up by that pass, and ``len()`` counts only the batches that pass will yield.
+    ``set_start_batch(k)`` skips the first k batches of the current epoch (resuming mid-epoch); call it
+    after ``set_epoch``. It holds for every pass over this epoch (DataLoader calls ``iter`` more than
+    once per pass) until ``set_start_batch`` is called again or ``set_epoch`` moves to another epoch,
+    which resets it to 0. ``len()`` counts the batches a pass yields (i.e. after skipping).
     """
 
     def __init__(self, aspect_ratios: Sequence[float] | np.ndarray, batch_size: int, *,
@@ -67,6 +69,8 @@ class AspectRatioBucketSampler(Sampler[list[int]]):
         self.buckets: list[np.ndarray] = [b for b in np.split(order, bounds) if len(b)]
 
     def set_epoch(self, epoch: int) -> None:
+        if int(epoch) != self.epoch:
+            self.start_batch = 0
         self.epoch = int(epoch)
 
     def set_start_batch(self, k: int) -> None:
@@ -104,8 +108,7 @@ class AspectRatioBucketSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        start, self.start_batch = self.start_batch, 0  # used up now, not at the first next()
-        return iter(self.epoch_batches()[start:])
+        return iter(self.epoch_batches()[self.start_batch:])
 
     def __len__(self) -> int:
         return max(0, self._n_rank_batches() - self.start_batch)
