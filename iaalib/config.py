@@ -1,0 +1,413 @@
+"""One experiment = one plain config object (nested dataclasses, YAML/JSON round trip).
+
+``ExperimentConfig.config_hash()`` is the checkpoint-or-train key: a sha256 over the resolved
+config without the presentation-only fields (:data:`PRESENTATION_FIELDS`), so two configs that
+train the same model hash the same. ``build_model`` maps a :class:`ModelConfig` to a network
+with an explicit ``if/elif`` over the families of both papers.
+
+This module does not import torch at import time (``build_model`` imports the models lazily).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ._io import atomic_write
+from .errors import DataFormatError, IaaError
+
+KAO_FAMILIES = ("mtcnn1", "mtcnn2", "mtcnn3", "mtcnn_enhanced", "mtcnn_finetune")
+DISTRIBUTION_FAMILIES = ("saf", "nima")
+FAMILIES = KAO_FAMILIES + DISTRIBUTION_FAMILIES
+TRANSFORMS = ("kao", "saf")
+
+#: Dotted fields that change how a run is shown or scheduled but not what it computes; they are
+#: left out of :meth:`ExperimentConfig.config_hash`. Augmentation is a pure function of
+#: (seed, epoch, index), so the number of loader workers does not change the result either.
+PRESENTATION_FIELDS = ("name", "quiet", "data.num_workers", "checkpoint_every")
+
+
+@dataclass
+class DataConfig:
+    """Manifests (CSV, see ``iaalib.data.protocols``) and the image transform.
+
+    ``transform="kao"``: Resize(resize×resize) then a crop×crop patch (Kao et al. Sec. III-D:
+    227 from 256). ``transform="saf"``: short edge ``short_edge``, aspect ratio kept (SAF,
+    "Image Preprocessing"). Relative paths are resolved against the config file's folder.
+    """
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+    image_dir: str | None = None
+    transform: str = "kao"
+    resize: int = 256
+    crop: int = 227
+    short_edge: int = 256
+    max_long_edge: int | None = None
+    num_workers: int = 0
+    strict_images: bool = False
+
+
+@dataclass
+class ModelConfig:
+    """Which network and its switches (see ``iaalib.models``).
+
+    ``num_tags=None`` takes M from the training manifest's ``tag_<id>`` columns. ``options`` are
+    extra keyword arguments for the family's builder (explicit, printed in config.yaml).
+    """
+    family: str = "mtcnn1"
+    backbone: str | None = None
+    weights: str | None = None
+    width_mult: float = 1.0
+    num_tags: int | None = None
+    num_classes: int = 2
+    fc_dim: int | None = None
+    group_size: int | None = None
+    split_regressor: bool = True
+    fusion: str = "gap"
+    decoder: bool = True
+    dropout: float | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class MTRLConfig:
+    """Kao et al. Eq. (11): alternate SGD on Θ, W with the closed-form Ω update (Sec. III-C).
+
+    **Choice:** Ω starts as I/(C+M) (trace 1, tasks independent) and is updated every
+    ``update_every`` epochs (``update_unit="epoch"``) or steps; the paper says only "repeat until
+    convergence". ``weight`` multiplies tr(W Ω⁻¹ Wᵀ) in the batch-mean loss; None = 1/N with N the
+    training images, which is Eq. 11's weight (its data terms are sums over the N images).
+    """
+    enabled: bool = False
+    weight: float | None = None
+    update_every: int = 1
+    update_unit: str = "epoch"
+    eps: float = 1e-8
+
+
+@dataclass
+class SemanticEarlyStopConfig:
+    """Table I's "λ = 1 with early stopping": λ = ``loss.lam`` until the semantic loss plateaus,
+    then λ = 0 for the rest of training.
+
+    **Choice:** plateau = the epoch-mean training semantic loss has not improved by more than
+    ``min_delta`` (relative) for ``patience`` epochs; the paper gives no criterion.
+    """
+    enabled: bool = False
+    patience: int = 1
+    min_delta: float = 0.01
+
+
+@dataclass
+class LossConfig:
+    """Loss weights. Kao: total = CE + λ·BCE (Eq. 7/12), ``lam`` a number or "1/M", "2/M".
+    SAF: total = EMD + α·reconstruction + β·activation (``activation`` "l1" | "kl" | "js").
+
+    **Choice:** α = β = 0.1 (the SAF text lost its values; as ``iaalib.losses.SAF_ALPHA/BETA``).
+    Without a decoder α must be 0, without a fusing module (``fusion: none``) β must be 0.
+    """
+    lam: float | str = "1/M"
+    alpha: float = 0.1
+    beta: float = 0.1
+    activation: str = "l1"
+    mtrl: MTRLConfig = field(default_factory=MTRLConfig)
+    semantic_early_stop: SemanticEarlyStopConfig = field(default_factory=SemanticEarlyStopConfig)
+
+
+@dataclass
+class OptimConfig:
+    """SGD with momentum 0.9 as both papers; Adam optional.
+
+    **Choice:** lr 0.01, weight decay 5e-4 (Kao's Gaussian priors ΘᵀΘ + WᵀW as L2 decay), and a
+    constant schedule; "step" multiplies the lr by ``gamma`` every ``step_size`` epochs, "cosine"
+    anneals to 0 over the run (both stepped once per epoch).
+    """
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "constant"
+    step_size: int = 10
+    gamma: float = 0.1
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment. ``batch_size`` is the global batch per optimiser step: each of the
+    ``world_size × grad_accumulation`` micro-batches holds ``batch_size / (world_size ×
+    grad_accumulation)`` images, and the step uses the mean of their mean-loss gradients (so one
+    process with ``grad_accumulation=2`` and two DDP ranks take the same steps).
+
+    ``device="auto"``: CUDA, then MPS, then CPU. ``amp``: bf16 autocast + channels-last, CUDA
+    only. ``deterministic``: deterministic kernels (exact resume on CPU). ``checkpoint_every``:
+    also checkpoint every N optimiser steps (0 = at epoch ends only). ``best_metric``: validation
+    metric that selects ``best.pt`` ("auto": acc for Kao's classifiers, srcc_mean otherwise).
+    """
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    epochs: int = 1
+    batch_size: int = 32
+    grad_accumulation: int = 1
+    eval_batch_size: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    deterministic: bool = True
+    checkpoint_every: int = 0
+    best_metric: str = "auto"
+    num_threads: int | None = None
+    quiet: bool = False
+
+    # ------------------------------------------------------------------ dict / file round trip
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, *, base_dir: str | os.PathLike | None = None,
+                  source: str | None = None, lines: dict | None = None) -> "ExperimentConfig":
+        """Build and validate a config. Unknown keys and wrong types raise
+        :class:`DataFormatError` naming ``source`` (and the line, when ``lines`` maps dotted keys
+        to 1-based lines). Relative data paths are resolved against ``base_dir``."""
+        cfg = _build(cls, d, "", source, lines or {})
+        if base_dir is not None:
+            for name in ("train", "val", "test", "image_dir"):
+                v = getattr(cfg.data, name)
+                if v and not os.path.isabs(os.path.expanduser(v)):
+                    setattr(cfg.data, name, os.path.normpath(os.path.join(base_dir, v)))
+        cfg.validate(source=source, lines=lines or {})
+        return cfg
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write YAML (``.yaml``/``.yml``) or JSON (anything else), atomically."""
+        path = Path(path)
+        with atomic_write(path, "w", encoding="utf-8") as fh:
+            if path.suffix in (".yaml", ".yml"):
+                import yaml
+                yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
+            else:
+                json.dump(self.to_dict(), fh, indent=2)
+                fh.write("\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ExperimentConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise IaaError(f"{path}: config file not found")
+        text = path.read_text(encoding="utf-8")
+        lines: dict[str, int] = {}
+        try:
+            if path.suffix == ".json":
+                d = json.loads(text)
+            else:
+                import yaml
+                d = yaml.safe_load(text)
+                lines = _yaml_key_lines(text)
+        except Exception as e:  # yaml.YAMLError / json.JSONDecodeError carry a position
+            line = getattr(getattr(e, "problem_mark", None), "line", None)
+            line = line + 1 if line is not None else getattr(e, "lineno", None)
+            raise DataFormatError(path, line, f"not valid YAML/JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise DataFormatError(path, None, "a config must be a mapping of sections")
+        return cls.from_dict(d, base_dir=path.parent, source=str(path), lines=lines)
+
+    # ------------------------------------------------------------------ derived values
+    def config_hash(self) -> str:
+        """sha256 (hex) of the canonical JSON of the config without :data:`PRESENTATION_FIELDS`."""
+        d = self.to_dict()
+        for dotted in PRESENTATION_FIELDS:
+            *parents, last = dotted.split(".")
+            node = d
+            for p in parents:
+                node = node[p]
+            node.pop(last, None)
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "ExperimentConfig":
+        """A copy with dotted keys replaced, e.g. ``{"model.family": "mtcnn2", "loss.lam": 0}``."""
+        d = self.to_dict()
+        for dotted, value in overrides.items():
+            *parents, last = dotted.split(".")
+            node = d
+            for p in parents:
+                if p not in node or not isinstance(node[p], dict):
+                    raise IaaError(f"override {dotted!r}: no section {p!r}")
+                node = node[p]
+            if last not in node:
+                raise IaaError(f"override {dotted!r}: unknown field {last!r}")
+            node[last] = value
+        return type(self).from_dict(d)
+
+    @property
+    def is_kao(self) -> bool:
+        return self.model.family in KAO_FAMILIES
+
+    def validate(self, *, source: str | None = None, lines: dict | None = None) -> None:
+        lines = lines or {}
+
+        def bad(key: str, msg: str) -> DataFormatError:
+            return DataFormatError(source or "<config>", lines.get(key), f"{key}: {msg}")
+
+        checks = [
+            ("model.family", self.model.family in FAMILIES, f"one of {', '.join(FAMILIES)}"),
+            ("data.transform", self.data.transform in TRANSFORMS, "'kao' or 'saf'"),
+            ("optim.name", self.optim.name in ("sgd", "adam"), "'sgd' or 'adam'"),
+            ("optim.schedule", self.optim.schedule in ("constant", "step", "cosine"),
+             "'constant', 'step' or 'cosine'"),
+            ("loss.activation", self.loss.activation in ("l1", "kl", "js"), "'l1', 'kl' or 'js'"),
+            ("loss.mtrl.update_unit", self.loss.mtrl.update_unit in ("epoch", "step"),
+             "'epoch' or 'step'"),
+            ("loss.mtrl.update_every", self.loss.mtrl.update_every >= 1, "at least 1"),
+            ("epochs", self.epochs >= 1, "at least 1"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("grad_accumulation", self.grad_accumulation >= 1, "at least 1"),
+            ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
+            ("device", self.device == "auto" or re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device)
+             is not None, "'auto', 'cpu', 'mps' or 'cuda[:N]'"),
+        ]
+        for key, ok, expected in checks:
+            if not ok:
+                raise bad(key, f"must be {expected}")
+        try:
+            resolve_lambda(self.loss.lam, 29)
+        except ValueError as e:
+            raise bad("loss.lam", str(e)) from None
+        if self.loss.mtrl.enabled and not self.is_kao:
+            raise bad("loss.mtrl.enabled", "MTRL applies to Kao's multi-task families only")
+        if self.model.family == "saf":
+            if self.model.fusion not in ("gap", "fc", "none"):
+                raise bad("model.fusion", "must be 'gap', 'fc' or 'none'")
+            if not self.model.decoder and self.loss.alpha:
+                raise bad("loss.alpha", "must be 0 when model.decoder is false (no reconstruction)")
+            if self.model.fusion == "none" and self.loss.beta:
+                raise bad("loss.beta", "must be 0 when model.fusion is 'none' (no pooled groups)")
+
+
+def resolve_lambda(lam: float | int | str, num_tags: int) -> float:
+    """λ of Kao et al. Eq. (7): a number, a fraction "1/29", or "k/M" with M = ``num_tags``."""
+    if isinstance(lam, bool):
+        raise ValueError(f"λ must be a number or 'k/M', not {lam!r}")
+    if isinstance(lam, (int, float)):
+        return float(lam)
+    s = str(lam).replace(" ", "")
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)?/M", s)
+    if m:
+        if num_tags <= 0:
+            raise ValueError(f"λ={lam!r} needs M > 0 semantic tags")
+        return float(m.group(1) or 1) / num_tags
+    try:
+        return float(Fraction(s))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"λ must be a number, a fraction or 'k/M', not {lam!r}") from None
+
+
+def build_model(model_cfg: ModelConfig, *, num_tags: int | None = None):
+    """The network for ``model_cfg`` (explicit dispatch over the families of both papers).
+
+    ``num_tags`` (M) overrides ``model_cfg.num_tags``; Kao's families need it.
+    """
+    from .models import mtcnn, nima, saf
+
+    m = model_cfg
+    opts = dict(m.options)
+    tags = num_tags if num_tags is not None else m.num_tags
+    if m.fc_dim is not None:
+        opts["fc_dim"] = m.fc_dim
+    if m.dropout is not None:
+        opts["dropout"] = m.dropout
+    if m.family in KAO_FAMILIES and not tags:
+        raise IaaError(f"model {m.family!r} needs M > 0 semantic tags (manifest tag_<id> columns)")
+    if m.family == "mtcnn1":
+        return mtcnn.mtcnn1(num_tags=tags, num_classes=m.num_classes, width_mult=m.width_mult, **opts)
+    elif m.family == "mtcnn2":
+        return mtcnn.mtcnn2(num_tags=tags, num_classes=m.num_classes, width_mult=m.width_mult, **opts)
+    elif m.family == "mtcnn3":
+        return mtcnn.mtcnn3(num_tags=tags, num_classes=m.num_classes, width_mult=m.width_mult, **opts)
+    elif m.family == "mtcnn_enhanced":
+        return mtcnn.mtcnn_enhanced(num_tags=tags, num_classes=m.num_classes,
+                                    width_mult=m.width_mult, **opts)
+    elif m.family == "mtcnn_finetune":
+        return mtcnn.mtcnn_finetune(m.backbone or "alexnet", weights=m.weights, num_tags=tags,
+                                    num_classes=m.num_classes, width_mult=m.width_mult, **opts)
+    elif m.family == "saf":
+        if m.group_size is not None:
+            opts["group_size"] = m.group_size
+        return saf.saf_vgg16(num_bins=10, width_mult=m.width_mult, weights=m.weights,
+                             split_regressor=m.split_regressor, fusion=m.fusion, decoder=m.decoder,
+                             **opts)
+    elif m.family == "nima":
+        return nima.nima(m.backbone or "resnet18", weights=m.weights, width_mult=m.width_mult, **opts)
+    raise IaaError(f"unknown model family {m.family!r}; expected one of {', '.join(FAMILIES)}")
+
+
+# ---------------------------------------------------------------------- helpers
+def _build(cls: type, d: Any, prefix: str, source: str | None, lines: dict):
+    where = prefix.rstrip(".") or "<top level>"
+    if not isinstance(d, dict):
+        raise DataFormatError(source or "<config>", lines.get(prefix.rstrip(".")),
+                              f"{where}: expected a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        key = prefix + str(unknown[0])
+        raise DataFormatError(source or "<config>", lines.get(key),
+                              f"unknown key {key!r} (known in {where}: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in d.items():
+        key = prefix + name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value if value is not None else {}, key + ".", source, lines)
+        else:
+            kwargs[name] = _check_type(value, tp, key, source, lines)
+    return cls(**kwargs)
+
+
+def _check_type(value: Any, tp: Any, key: str, source: str | None, lines: dict) -> Any:
+    options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
+    for t in options:
+        if t is type(None) and value is None:
+            return None
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if t in (str, bool, dict) and isinstance(value, t):
+            return value
+    names = " or ".join(getattr(t, "__name__", str(t)) for t in options)
+    raise DataFormatError(source or "<config>", lines.get(key),
+                          f"{key}: expected {names}, got {value!r}")
+
+
+def _yaml_key_lines(text: str) -> dict[str, int]:
+    """Map dotted keys of a YAML mapping to their 1-based line numbers (for error messages)."""
+    import yaml
+
+    out: dict[str, int] = {}
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(n: Any, prefix: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = prefix + str(k.value)
+                out[key] = k.start_mark.line + 1
+                walk(v, key + ".")
+
+    walk(node, "")
+    return out

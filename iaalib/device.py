@@ -1,0 +1,52 @@
+"""Where the engine runs: device choice, CPU threads, determinism, mixed precision."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def select_device(name: str = "auto", *, local_rank: int = 0) -> torch.device:
+    """``auto``: CUDA (``cuda:<local_rank>`` under DDP), then Apple MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda":
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def configure_torch(device: torch.device, *, deterministic: bool, num_threads: int | None = None,
+                    local_world_size: int = 1) -> int:
+    """Thread count and determinism. **Choice:** on the CPU, ``num_threads`` or the CPUs this
+    process may use divided by the processes on this machine (DDP ranks share the cores).
+    Returns the intra-op thread count."""
+    if device.type == "cpu":
+        n = num_threads or max(1, available_cpus() // max(1, local_world_size))
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    if deterministic:
+        # cuBLAS needs this before its first call to be deterministic (CUDA >= 10.2).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+    return torch.get_num_threads()
+
+
+def use_amp(device: torch.device, requested: bool) -> bool:
+    """bf16 autocast (and channels-last) only on CUDA; CPU/MPS stay in fp32."""
+    return bool(requested) and device.type == "cuda"

@@ -1,0 +1,107 @@
+"""Batches for the engine: an ExperimentConfig's transforms, datasets and DataLoaders, and a
+Dataset over arbitrary image files for ``iaa score`` and TID-format sets.
+
+Every loader is driven by :class:`~iaalib.data.sampler.AspectRatioBucketSampler` (shuffling,
+DDP sharding via ``num_replicas``/``rank``, mid-epoch resume via ``set_start_batch``) and
+:func:`~iaalib.data.images.collate_batch` (drops skipped images, counts them).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .config import DataConfig, ExperimentConfig
+from .data import images
+from .errors import BadImageError
+
+log = logging.getLogger(__name__)
+
+#: Suffixes ``iaa score`` picks up (case-insensitive).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm")
+
+
+def build_transform(data: DataConfig, *, train: bool):
+    """Kao: Resize(resize²) + crop (Sec. III-D). SAF/NIMA: short edge, aspect kept (SAF "Image
+    Preprocessing"); the whole image at evaluation."""
+    if data.transform == "kao":
+        return images.kao_transform(train, resize=data.resize, crop=data.crop)
+    return images.saf_transform(train, short_edge=data.short_edge, max_long_edge=data.max_long_edge)
+
+
+def build_dataset(cfg: ExperimentConfig, manifest, *, train: bool, image_dir=None,
+                  tag_columns: Sequence[str] | None = None) -> images.AvaImageDataset:
+    return images.AvaImageDataset(manifest, image_dir or cfg.data.image_dir,
+                                  build_transform(cfg.data, train=train),
+                                  strict=cfg.data.strict_images, seed=cfg.seed,
+                                  tag_columns=tag_columns)
+
+
+def build_batch_sampler(dataset, data: DataConfig, batch_size: int, *, shuffle: bool, seed: int,
+                        num_replicas: int = 1, rank: int = 0):
+    """Aspect-ratio buckets for whole-image transforms. **Choice:** Kao's fixed-size crops need no
+    buckets, so every image gets ratio 1.0 (one bucket = a plain shuffle, no header reads)."""
+    if data.transform == "kao":
+        ratios = np.ones(len(dataset))
+    else:
+        ratios = dataset.aspect_ratios()
+    return images.AspectRatioBucketSampler(ratios, batch_size, shuffle=shuffle, seed=seed,
+                                           drop_last=False, num_replicas=num_replicas, rank=rank)
+
+
+def make_loader(dataset, batch_sampler, *, num_workers: int = 0, seed: int = 0,
+                pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over ``batch_sampler``. It gets its own ``torch.Generator`` so creating an
+    iterator never draws from the global RNG (needed for an exact mid-epoch resume)."""
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=images.collate_batch,
+                      num_workers=num_workers, generator=g, pin_memory=pin_memory,
+                      persistent_workers=False)
+
+
+def find_images(directory: str | os.PathLike) -> list[Path]:
+    """Every image file under ``directory`` (recursive, sorted, hidden files skipped)."""
+    root = Path(directory)
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+class ImageFileDataset(Dataset):
+    """Image files with no labels → the AvaImageDataset sample dict with unknown ground truth
+    (``dist``/``mean`` NaN, ``label`` -1, no tags). A file that cannot be decoded is logged with
+    its reason and returned as None (counted by :func:`~iaalib.data.images.collate_batch`)."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike], transform, *, short_edge=None):
+        self.paths = [Path(p) for p in paths]
+        self.transform = transform
+        self.short_edge = getattr(transform, "decode_short_edge", None) if short_edge is None \
+            else short_edge
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        path = self.paths[int(index)]
+        try:
+            image = images.load_image(path, short_edge=self.short_edge or None)
+        except BadImageError as e:
+            log.warning("skipping unreadable image %s", e)
+            return None
+        return {"image": self.transform(image), "dist": torch.full((10,), float("nan")),
+                "label": torch.tensor(-1), "tags": torch.zeros(0), "mean": float("nan"),
+                "index": int(index), "image_id": int(index)}
+
+    def aspect_ratios(self) -> np.ndarray:
+        ratios = np.ones(len(self.paths))
+        for i, p in enumerate(self.paths):
+            w, h = images._header_size(p)
+            if w > 0 and h > 0:
+                ratios[i] = w / h
+        return ratios

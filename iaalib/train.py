@@ -1,0 +1,587 @@
+"""The training engine: one loop for every model of both papers, checkpoint-or-train, exact resume.
+
+``train(cfg)`` returns the finished run for ``cfg``'s config hash without training (unless
+``force``), resumes an unfinished one from ``checkpoints/last.pt``, or trains from scratch.
+
+* Losses: Kao — softmax CE + λ·BCE over the M tags (Eq. 7; Eq. 12 for the enhanced net), plus
+  ``mtrl.weight``·tr(W Ω⁻¹ Wᵀ) for the MTRLCNN (Eq. 11) with the closed-form Ω update every k
+  epochs/steps (Sec. III-C, alternating optimisation); the semantic early-stopping strategy of
+  Table I. SAF — EMD + α·reconstruction + β·activation. NIMA — EMD.
+* Checkpoints every epoch and every ``checkpoint_every`` optimiser steps hold model, optimiser,
+  scheduler, RNG states, sampler position, epoch accumulators, Ω and early-stopping state, so a run
+  killed at any point resumes to the same result as an uninterrupted one (exactly, on the CPU
+  with ``deterministic: true``).
+* A NaN/Inf loss term stops the run with :class:`TrainingDivergedError` naming the step and the
+  term; the last good checkpoint stays and ``run.json`` records the reason.
+* DDP: ``torchrun --nproc_per_node N -m iaalib.train --config CFG``; the bucket sampler shards
+  whole micro-batches over ranks, rank 0 logs and writes files, predictions are gathered.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import losses
+from ._io import atomic_write, write_json
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import ExperimentConfig, OptimConfig, build_model, resolve_lambda
+from .device import configure_torch, select_device, use_amp
+from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier,
+                          broadcast_object, init_distributed)
+from .errors import CheckpointError, IaaError, TrainingDivergedError
+from .evaluate import compute_metrics, merge_predictions, predict
+from .loaders import build_batch_sampler, build_dataset, make_loader
+from .paths import runs_home
+from .runrecord import Run, manifest_checksums, new_record, now, update_record, write_history
+
+log = logging.getLogger(__name__)
+
+#: Validation metrics where lower is better (for ``best_metric``).
+LOWER_IS_BETTER = ("emd",)
+_RUN_FILES = ("run.json", "history.jsonl", "metrics.json", "predictions.csv", "omega.npy",
+              "omega_steps.json", "config.yaml")
+
+
+def default_run_dir(cfg: ExperimentConfig) -> Path:
+    """``$IAA_HOME/runs/<name>-<first 10 hex of the config hash>``."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.name).strip("-") or "run"
+    return runs_home() / f"{slug}-{cfg.config_hash()[:10]}"
+
+
+# ---------------------------------------------------------------------- entry point
+def train(cfg: ExperimentConfig, *, out: str | Path | None = None, force: bool = False,
+          quiet: bool = False, resume: bool = False) -> Run:
+    """Checkpoint-or-train ``cfg`` into ``out`` (default :func:`default_run_dir`).
+
+    A finished run of the same config hash (and the same manifest sha256s) is returned as is
+    unless ``force``; an unfinished run resumes from ``checkpoints/last.pt``; ``resume=True``
+    insists on resuming. A run directory holding another config is an error unless ``force``.
+    """
+    dinfo = init_distributed(select_device(cfg.device).type)
+    run_dir = Path(out) if out is not None else default_run_dir(cfg)
+    action = _plan(run_dir, cfg, force=force, resume=resume) if dinfo.is_main else None
+    action = broadcast_object(action, dinfo)
+    if action == "reuse":
+        log.info("reusing finished run %s", run_dir)
+        return Run(run_dir)
+    if action == "fresh" and dinfo.is_main:
+        _clear_run(run_dir)
+    barrier(dinfo)
+    trainer = Trainer(cfg, run_dir, dinfo=dinfo, quiet=quiet or cfg.quiet)
+    try:
+        trainer.start(resume=action == "resume")
+        trainer.fit()
+        trainer.finish()
+    except BaseException as e:
+        if dinfo.is_main:
+            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            update_record(run_dir, status="failed", reason=reason, finished=now())
+        raise
+    return Run(run_dir)
+
+
+def _plan(run_dir: Path, cfg: ExperimentConfig, *, force: bool, resume: bool) -> str:
+    """"reuse" | "resume" | "fresh" for ``run_dir``."""
+    record_file = run_dir / "run.json"
+    if not record_file.is_file():
+        if resume:
+            raise IaaError(f"{run_dir}: nothing to resume (no run.json)")
+        return "fresh"
+    from ._io import read_json
+    rec = read_json(record_file)
+    h = cfg.config_hash()
+    if rec.get("config_hash") != h:
+        if force:
+            return "fresh"
+        raise IaaError(f"{run_dir} holds a run of another config (hash "
+                       f"{str(rec.get('config_hash'))[:10]}, this config {h[:10]}); "
+                       "choose another --out or pass --force to overwrite it")
+    if force:
+        return "fresh"
+    if rec.get("status") == "finished":
+        if rec.get("manifest_sha256") == manifest_checksums(cfg):
+            return "reuse"
+        log.warning("%s: the manifests changed since this run finished; training again", run_dir)
+        return "fresh"
+    if (run_dir / "checkpoints" / "last.pt").is_file():
+        return "resume"
+    if resume:
+        raise IaaError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
+    return "fresh"
+
+
+def _clear_run(run_dir: Path) -> None:
+    for name in _RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- building blocks
+def build_optimizer(optim: OptimConfig, params) -> torch.optim.Optimizer:
+    """SGD with momentum (both papers) or Adam; ``weight_decay`` is Kao's Gaussian prior."""
+    if optim.name == "sgd":
+        return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum,
+                               weight_decay=optim.weight_decay)
+    return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
+
+
+def build_scheduler(optim: OptimConfig, optimizer: torch.optim.Optimizer, epochs: int):
+    """Per-epoch learning-rate schedule (None = constant)."""
+    if optim.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size,
+                                               gamma=optim.gamma)
+    if optim.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    return None
+
+
+def compute_loss(cfg: ExperimentConfig, outputs: dict, batch: dict, lam: float, *,
+                 task_weights: torch.Tensor | None = None, omega_inv: torch.Tensor | None = None,
+                 mtrl_weight: float | None = None) -> dict:
+    """The paper's loss terms for one batch; ``total`` is what is minimised. Kao's MTRLCNN adds
+    ``mtrl_weight``·tr(W Ω⁻¹ Wᵀ) when ``task_weights`` W and ``omega_inv`` are given (Eq. 11)."""
+    if cfg.is_kao:
+        return losses.kao_multitask_loss(outputs, batch["label"], batch["tags"], lam,
+                                         task_weights=task_weights, omega_inv=omega_inv,
+                                         mtrl_weight=mtrl_weight)
+    if cfg.model.family == "saf":
+        return losses.saf_loss(outputs, batch["dist"], batch["image"], alpha=cfg.loss.alpha,
+                               beta=cfg.loss.beta, activation=cfg.loss.activation)
+    emd = losses.emd_loss(torch.softmax(outputs["dist_logits"].float(), dim=1), batch["dist"])
+    return {"total": emd, "emd": emd}
+
+
+# ---------------------------------------------------------------------- the trainer
+class Trainer:
+    """Owns the model, optimiser, loaders and the resumable training state of one run."""
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *,
+                 dinfo: DistInfo = DistInfo(), quiet: bool = False):
+        self.cfg, self.run_dir, self.dinfo, self.quiet = cfg, Path(run_dir), dinfo, quiet
+        if not cfg.data.train:
+            raise IaaError("config data.train: a training manifest is required")
+        self.device = select_device(cfg.device, local_rank=dinfo.local_rank)
+        self.threads = configure_torch(self.device, deterministic=cfg.deterministic,
+                                       num_threads=cfg.num_threads,
+                                       local_world_size=dinfo.local_world_size)
+        self.amp = use_amp(self.device, cfg.amp)
+        micro = dinfo.world_size * cfg.grad_accumulation
+        if cfg.batch_size % micro:
+            raise IaaError(f"batch_size {cfg.batch_size} is not divisible by world size × "
+                           f"grad_accumulation = {micro}")
+        self.micro_batch = cfg.batch_size // micro
+        _seed_everything(cfg.seed)
+
+        self.train_set = build_dataset(cfg, cfg.data.train, train=True)
+        self.tag_columns = list(self.train_set.tag_columns)
+        self.val_set = (build_dataset(cfg, cfg.data.val, train=False, tag_columns=self.tag_columns)
+                        if cfg.data.val else None)
+        self.num_tags = len(self.tag_columns)
+        self.model = build_model(cfg.model, num_tags=self.num_tags or None).to(self.device)
+        if self.amp:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if dinfo.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        else:
+            self.net = self.model
+        self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
+        self.scheduler = build_scheduler(cfg.optim, self.optimizer, cfg.epochs)
+        self.lam = resolve_lambda(cfg.loss.lam, self.num_tags) if cfg.is_kao else 0.0
+        self.sampler = build_batch_sampler(self.train_set, cfg.data, self.micro_batch, shuffle=True,
+                                           seed=cfg.seed, num_replicas=dinfo.world_size,
+                                           rank=dinfo.rank)
+        metric = cfg.best_metric
+        self.best_metric = ("acc" if cfg.is_kao else "srcc_mean") if metric == "auto" else metric
+        self.mtrl = cfg.loss.mtrl if cfg.is_kao and cfg.loss.mtrl.enabled else None
+        if self.mtrl is not None:
+            self.mtrl_weight = (self.mtrl.weight if self.mtrl.weight is not None
+                                else 1.0 / max(1, len(self.train_set)))
+        self.omega_inv: torch.Tensor | None = None
+        self.state: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ state
+    def start(self, *, resume: bool) -> None:
+        """Fresh state and run record, or the state of ``checkpoints/last.pt``."""
+        cfg = self.cfg
+        self.state = {
+            "epoch": 0, "batch": 0, "step": 0, "history": [], "running": _fresh_running(),
+            "mtrl": {"omega": None, "omega_history": [], "omega_steps": []},
+            "early_stop": {"best": None, "bad_epochs": 0, "stopped_after_epoch": None},
+            "best": {"metric": self.best_metric, "value": None, "epoch": None},
+        }
+        if self.mtrl is not None:
+            t = self.model.task_weights().shape[1]
+            self._set_omega(torch.eye(t, dtype=torch.float64) / t, epoch=0)
+        if resume:
+            self._restore(self.run_dir / "checkpoints" / "last.pt")
+        elif self.dinfo.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir / "config.yaml")
+            write_json(self.run_dir / "run.json", new_record(cfg, world_size=self.dinfo.world_size))
+        barrier(self.dinfo)
+
+    def _restore(self, path: Path) -> None:
+        ckpt = load_checkpoint(path)
+        if ckpt.get("config_hash") != self.cfg.config_hash():
+            raise CheckpointError(f"{path}: written for another config (hash "
+                                  f"{str(ckpt.get('config_hash'))[:10]})")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        for key in ("epoch", "batch", "step", "history", "running", "mtrl", "early_stop", "best"):
+            self.state[key] = ckpt[key]
+        if self.mtrl is not None and self.state["mtrl"]["omega"] is not None:
+            from .models import mtrl
+            self.omega_inv = mtrl.task_covariance_inverse(self.state["mtrl"]["omega"],
+                                                          eps=self.mtrl.eps)
+        set_rng_state(ckpt["rng"])
+        where = {"epoch": self.state["epoch"], "batch": self.state["batch"],
+                 "step": self.state["step"], "at": now()}
+        log.info("resuming %s at epoch %d batch %d (step %d)", self.run_dir, where["epoch"],
+                 where["batch"], where["step"])
+        if self.dinfo.is_main:
+            from ._io import read_json
+            rec = read_json(self.run_dir / "run.json")
+            update_record(self.run_dir, status="running", reason=None,
+                          resumed=[*rec.get("resumed", []), where])
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"config": self.cfg.to_dict(), "config_hash": self.cfg.config_hash(),
+                "tag_columns": self.tag_columns, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "rng": rng_state(), **self.state}
+
+    def _save(self, *, best: bool = False) -> None:
+        if not self.dinfo.is_main:
+            return
+        state = self.checkpoint_state()
+        ckpt_dir = self.run_dir / "checkpoints"
+        save_checkpoint(ckpt_dir / "last.pt", state)
+        if best:
+            save_checkpoint(ckpt_dir / "best.pt", state)
+        log.info("checkpoint saved: epoch=%d batch=%d step=%d%s", state["epoch"], state["batch"],
+                 state["step"], " (best)" if best else "")
+
+    # ------------------------------------------------------------------ MTRL (Kao Eq. 11)
+    def _set_omega(self, omega: torch.Tensor, *, epoch: int) -> None:
+        from .models import mtrl
+        omega = omega.detach().to("cpu", torch.float64)
+        m = self.state["mtrl"]
+        m["omega"] = omega
+        m["omega_history"].append(omega.clone())
+        m["omega_steps"].append({"epoch": epoch, "step": self.state["step"]})
+        self.omega_inv = mtrl.task_covariance_inverse(omega, eps=self.mtrl.eps)
+
+    def _update_omega(self, epoch: int) -> None:
+        """Fix Θ, W and set Ω = (WᵀW)^½ / tr((WᵀW)^½) (Sec. III-C)."""
+        from .models import mtrl
+        with torch.no_grad():
+            w = self.model.task_weights().detach().to("cpu", torch.float64)
+        self._set_omega(mtrl.update_task_covariance(w, eps=self.mtrl.eps), epoch=epoch)
+
+    # ------------------------------------------------------------------ Table I early stopping
+    def current_lambda(self) -> float:
+        return 0.0 if self.state["early_stop"]["stopped_after_epoch"] is not None else self.lam
+
+    def _update_early_stop(self, semantic_loss: float | None, epoch: int) -> None:
+        es_cfg, es = self.cfg.loss.semantic_early_stop, self.state["early_stop"]
+        if (not self.cfg.is_kao or not es_cfg.enabled or es["stopped_after_epoch"] is not None
+                or semantic_loss is None):
+            return
+        if es["best"] is None or semantic_loss < es["best"] * (1.0 - es_cfg.min_delta):
+            es["best"], es["bad_epochs"] = semantic_loss, 0
+        else:
+            es["bad_epochs"] += 1
+            if es["bad_epochs"] >= es_cfg.patience:
+                es["stopped_after_epoch"] = epoch + 1
+                log.info("semantic loss plateaued after epoch %d: λ = 0 from now on", epoch + 1)
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> None:
+        cfg, st = self.cfg, self.state
+        epochs = tqdm(range(st["epoch"], cfg.epochs), desc=cfg.name, unit="epoch",
+                      initial=st["epoch"], total=cfg.epochs, disable=self._no_bars(), leave=True)
+        for epoch in epochs:
+            self._train_epoch(epoch)
+            self._end_epoch(epoch)
+
+    def _no_bars(self) -> bool:
+        return self.quiet or not self.dinfo.is_main
+
+    def _train_epoch(self, epoch: int) -> None:
+        cfg, st = self.cfg, self.state
+        start_batch = st["batch"]
+        if start_batch == 0:
+            st["running"] = _fresh_running()
+        self.train_set.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        self.sampler.set_start_batch(0)
+        n_batches = len(self.sampler)
+        self.sampler.set_start_batch(start_batch)
+        loader = make_loader(self.train_set, self.sampler, num_workers=cfg.data.num_workers,
+                             seed=cfg.seed * 100_003 + epoch, pin_memory=self.device.type == "cuda")
+        accum = cfg.grad_accumulation
+        lam = self.current_lambda()
+        run = st["running"]
+        self.net.train()
+        bar = tqdm(total=n_batches, initial=start_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   unit="batch", leave=False, disable=self._no_bars())
+        t0, seen = time.perf_counter(), 0
+        for b, batch in enumerate(loader, start=start_batch):
+            group_start = (b // accum) * accum
+            group_size = min(accum, n_batches - group_start)
+            last_in_group = b - group_start == group_size - 1
+            sync = contextlib.nullcontext() if (last_in_group or not self.dinfo.enabled) \
+                else self.net.no_sync()
+            n = int(batch["image"].shape[0])
+            with sync:
+                terms = self._forward_backward(batch, lam, group_size, epoch=epoch, batch_index=b)
+            for k, v in terms.items():
+                run["sums"][k] = run["sums"].get(k, 0.0) + v * n
+            run["n"] += n
+            run["skipped"] += int(batch.get("n_skipped", 0))
+            seen += n
+            if last_in_group:
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                st["step"] += 1
+                if self.mtrl is not None and self.mtrl.update_unit == "step" \
+                        and st["step"] % self.mtrl.update_every == 0:
+                    self._update_omega(epoch)
+                if cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0 \
+                        and b + 1 < n_batches:
+                    st["epoch"], st["batch"] = epoch, b + 1
+                    self._save()
+            bar.update(1)
+            if not self._no_bars():
+                rate = seen * self.dinfo.world_size / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{terms.get('total', float('nan')):.4f}",
+                                img_s=f"{rate:.1f}", refresh=False)
+        bar.close()
+        run["seconds"] = run.get("seconds", 0.0) + time.perf_counter() - t0
+
+    def _forward_backward(self, batch: dict, lam: float, group_size: int, *, epoch: int,
+                          batch_index: int) -> dict[str, float]:
+        """Loss of one micro-batch, finite check (all ranks agree), backward of total/group."""
+        n = int(batch["image"].shape[0])
+        step = self.state["step"] + 1
+        if n == 0:  # every image of this micro-batch was unreadable
+            if self.dinfo.enabled:  # keep DDP's collective backward in step on every rank
+                zero = sum(p.sum() for p in self.model.parameters()) * 0.0
+                zero.backward()
+            return {}
+        dev = self.device
+        batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v)
+                 for k, v in batch.items()}
+        x = batch["image"]
+        if self.amp:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.amp):
+            outputs = self.net(x)
+        outputs = {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v)
+                   for k, v in outputs.items()}
+        mtrl_args = {}
+        if self.mtrl is not None:
+            mtrl_args = {"task_weights": self.model.task_weights(), "omega_inv": self.omega_inv,
+                         "mtrl_weight": self.mtrl_weight}
+        terms = dict(compute_loss(self.cfg, outputs, batch, lam, **mtrl_args))
+        values = {k: float(v.detach()) for k, v in terms.items() if torch.is_tensor(v)}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if self.dinfo.enabled and all_reduce_sum([float(len(bad))], self.dinfo)[0] > 0 and not bad:
+            bad = ["(another rank)"]
+        if bad:
+            term = next((k for k in bad if k != "total"), bad[0])
+            raise TrainingDivergedError(
+                f"loss term '{term}' is {values.get(term, 'non-finite')} at step {step} "
+                f"(epoch {epoch + 1}, batch {batch_index}); run {self.run_dir}; the last good "
+                f"checkpoint is kept (lower optim.lr or check the data)")
+        (terms["total"] / group_size).backward()
+        return values
+
+    def _end_epoch(self, epoch: int) -> None:
+        cfg, st = self.cfg, self.state
+        run = st["running"]
+        keys = sorted(run["sums"])
+        totals = all_reduce_sum([run["sums"][k] for k in keys] + [run["n"], run["skipped"]],
+                                self.dinfo)
+        n, skipped = totals[len(keys)], totals[len(keys) + 1]
+        train_losses = {k: (totals[i] / n if n else None) for i, k in enumerate(keys)}
+        lam = self.current_lambda()
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.mtrl is not None and self.mtrl.update_unit == "epoch" \
+                and (epoch + 1) % self.mtrl.update_every == 0:
+            self._update_omega(epoch + 1)
+        self._update_early_stop(train_losses.get("semantic"), epoch)
+        row: dict[str, Any] = {"epoch": epoch + 1, "step": st["step"], "lr": lr,
+                               "n_images": int(n), "n_skipped": int(skipped),
+                               "seconds": round(run.get("seconds", 0.0), 3),
+                               "images_per_s": round(n / max(run.get("seconds", 0.0), 1e-9), 2)}
+        if cfg.is_kao:
+            row["lam"] = lam
+            row["semantic_stopped"] = st["early_stop"]["stopped_after_epoch"] is not None
+        row.update({f"train_{k}": v for k, v in train_losses.items()})
+        improved = False
+        if self.val_set is not None:
+            val = self.evaluate(self.val_set)
+            row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, dict)})
+            improved = self._is_better(val.get(self.best_metric))
+            if improved:
+                st["best"].update(value=val.get(self.best_metric), epoch=epoch + 1)
+        st["history"].append(row)
+        st["epoch"], st["batch"], st["running"] = epoch + 1, 0, _fresh_running()
+        self._save(best=improved)
+        if self.dinfo.is_main:
+            write_history(self.run_dir, st["history"])
+            self._write_omega()
+        barrier(self.dinfo)
+        self._report(row)
+
+    def _is_better(self, value: float | None) -> bool:
+        best = self.state["best"]
+        if best["epoch"] is None:
+            return True
+        if value is None:
+            return False
+        if best["value"] is None:
+            return True
+        if self.best_metric in LOWER_IS_BETTER:
+            return value < best["value"]
+        return value > best["value"]
+
+    def _report(self, row: dict) -> None:
+        if not self.dinfo.is_main:
+            return
+        shown = {k: v for k, v in row.items()
+                 if k.startswith(("train_", "val_")) and isinstance(v, float)
+                 and k.split("_", 1)[1] in ("total", "emd", "semantic", "aesthetic", "acc",
+                                            "srcc_mean", "mtrl")}
+        parts = [f"epoch {row['epoch']}/{self.cfg.epochs}"]
+        parts += [f"{k}={v:.4f}" for k, v in shown.items()]
+        if "lam" in row:
+            parts.append(f"lam={row['lam']:.4g}")
+        parts.append(f"{row['images_per_s']:.1f} img/s")
+        line = "  ".join(parts)
+        if self.quiet:
+            print(line, flush=True)
+        else:
+            tqdm.write(line)
+
+    def _write_omega(self) -> None:
+        m = self.state["mtrl"]
+        if not m["omega_history"]:
+            return
+        with atomic_write(self.run_dir / "omega.npy", "wb") as fh:
+            np.save(fh, torch.stack(m["omega_history"]).numpy())
+        write_json(self.run_dir / "omega_steps.json", m["omega_steps"])
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, dataset, *, return_predictions: bool = False):
+        """Metrics of the current model on ``dataset`` (predictions gathered over ranks)."""
+        cfg = self.cfg
+        sampler = build_batch_sampler(dataset, cfg.data, cfg.eval_batch_size or self.micro_batch,
+                                      shuffle=False, seed=cfg.seed,
+                                      num_replicas=self.dinfo.world_size, rank=self.dinfo.rank)
+        loader = make_loader(dataset, sampler, num_workers=cfg.data.num_workers, seed=cfg.seed)
+        pred = predict(self.model, loader, device=self.device, tag_columns=self.tag_columns,
+                       amp=self.amp, channels_last=self.amp)
+        pred = merge_predictions(all_gather_objects(pred, self.dinfo))
+        metrics = compute_metrics(pred, n_total=len(dataset))
+        return (metrics, pred) if return_predictions else metrics
+
+    def finish(self) -> None:
+        """Best weights → test predictions and metrics → run.json ``finished``."""
+        cfg, st = self.cfg, self.state
+        ckpt_dir = self.run_dir / "checkpoints"
+        if self.val_set is None:
+            if self.dinfo.is_main:  # Choice: without a validation manifest best = last
+                with atomic_write(ckpt_dir / "best.pt", "wb") as fh, \
+                        open(ckpt_dir / "last.pt", "rb") as src:
+                    shutil.copyfileobj(src, fh)
+            st["best"].update(epoch=cfg.epochs, value=None)
+        elif st["best"]["epoch"] != st["epoch"]:
+            self.model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt")["model"])
+        barrier(self.dinfo)
+        metrics: dict[str, Any] = {}
+        if cfg.data.test:
+            test_set = build_dataset(cfg, cfg.data.test, train=False, tag_columns=[
+                c for c in self.tag_columns if c in pd.read_csv(cfg.data.test, nrows=0).columns])
+            metrics, pred = self.evaluate(test_set, return_predictions=True)
+            if self.dinfo.is_main:
+                with atomic_write(self.run_dir / "predictions.csv", "w", encoding="utf-8",
+                                  newline="") as fh:
+                    pred.drop(columns=["index"]).to_csv(fh, index=False)
+        metrics.update({"split": "test" if cfg.data.test else None, "checkpoint": "best",
+                        "best_epoch": st["best"]["epoch"], "best_metric": self.best_metric,
+                        "epochs": cfg.epochs, "steps": st["step"]})
+        if self.dinfo.is_main:
+            write_json(self.run_dir / "metrics.json", metrics)
+            update_record(self.run_dir, status="finished", finished=now(), reason=None,
+                          best=st["best"], steps=st["step"], threads=self.threads,
+                          device=str(self.device), amp=self.amp)
+        barrier(self.dinfo)
+
+
+def _fresh_running() -> dict[str, Any]:
+    return {"sums": {}, "n": 0, "skipped": 0, "seconds": 0.0}
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------------- CLI
+def main_train(args: argparse.Namespace) -> int:
+    """``iaa train --config CFG [--out RUN] [--resume] [--force] [--quiet]``."""
+    cfg = ExperimentConfig.load(args.config)
+    run = train(cfg, out=args.out, force=args.force, quiet=args.quiet, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        shown = {k: v for k, v in run.metrics.items() if isinstance(v, (int, float)) and v is not None}
+        print(f"run: {run.dir}")
+        print("metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                      for k, v in sorted(shown.items())))
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m iaalib.train --config CFG ...`` (the torchrun entry point)."""
+    from .cli import build_parser
+    args = build_parser().parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .distributed import shutdown
+    try:
+        return main_train(args)
+    except IaaError as e:
+        print(f"iaa: error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        import torch.distributed as dist
+        if dist.is_initialized():
+            shutdown(DistInfo(world_size=dist.get_world_size()))
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
