@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--delta", type=float, default=0.0,
                    help="training-set margin: high if mean > 5+delta, low if mean < 5-delta (test: delta=0)")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--recipe", help="data_manifests/ recipe to check the label file's sha256 against")
+    f.add_argument("--recipe", help="data_manifests/ recipe (kao, standard or a YAML path): check the "
+                   "label file's sha256 and the resulting counts against it")
+    f.add_argument("--strict-checksum", action="store_true",
+                   help="with --recipe: stop with an error (instead of a warning) when the label file's "
+                   "sha256 or the counts differ from the recipe's")
     f.add_argument("--on-bad", choices=["raise", "drop"], default="raise",
                    help="malformed AVA.txt lines: stop with file:line (default) or drop and count")
     f.add_argument("--out", required=True, help="output directory")
