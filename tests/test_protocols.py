@@ -241,3 +241,10 @@ def test_format_summary_prints_the_paper_figures(labels):
     text = format_summary(s)
     for figure in (len(s["kept_tags"]), s["n_images"], s["n_test"], s["n_train_before_delta"], s["n_train"]):
         assert f"{figure:,}" in text
+
+
+def test_format_summary_shows_the_recipe_counts(labels):
+    from iaalib.data.manifests import load_recipe
+    s = kao_protocol(labels, min_tag_count=MIN_TAGS, test_size=500).summary
+    text = format_summary(s, load_recipe("kao"))
+    assert "n_images 185,751" in text and "n_train_delta1 38,994" in text and "n_kept_tags 29" in text

@@ -196,8 +196,9 @@ def _summary(labels, protocol, train, test, val, *, delta, seed, n_train_before_
     }
 
 
-def format_summary(summary: dict) -> str:
-    """The protocol's figures as a few lines of text (the CLI and the filtering notebook print it)."""
+def format_summary(summary: dict, recipe: dict | None = None) -> str:
+    """The protocol's figures as a few lines of text (the CLI and the filtering notebook print it);
+    with a recipe, also the counts it expects on the full AVA.txt (for kao: the paper's)."""
     s = summary
     lines = [f"{s['protocol']} protocol on {s.get('label_file')} "
              f"(sha256 {str(s.get('label_sha256'))[:12]}…): {s['n_rows']:,} images"]
@@ -210,6 +211,10 @@ def format_summary(summary: dict) -> str:
     lines += [f"  test: {s['n_test']:,}   validation: {s['n_val']:,}",
               f"  train: {s['n_train_before_delta']:,} before delta, {s['n_train']:,} at "
               f"delta={s['delta']:g} (high {s['n_high_train']:,} / low {s['n_low_train']:,})"]
+    if recipe is not None:
+        known = {**(recipe.get("expected") or {}), **(recipe.get("reported") or {})}
+        known = ", ".join(f"{k} {v:,}" for k, v in known.items() if v is not None)
+        lines.append(f"  recipe {recipe.get('name')} on the full AVA.txt: {known}")
     return "\n".join(lines)
 
 
@@ -219,6 +224,9 @@ def main_filter(args: argparse.Namespace) -> int:
     from .manifests import check_expected, check_label_file, load_recipe, write_manifest
 
     strict = bool(getattr(args, "strict_checksum", False))
+    if args.protocol == "standard" and not args.test_list:
+        raise IaaError("--protocol standard needs --test-list (e.g. the official "
+                       "aesthetics_image_lists/generic_test.jpgl)")
     recipe = load_recipe(args.recipe) if args.recipe else None
     if recipe is not None and recipe["protocol"] != args.protocol:
         raise IaaError(f"recipe {args.recipe!r} is for the {recipe['protocol']} protocol, "
@@ -233,9 +241,6 @@ def main_filter(args: argparse.Namespace) -> int:
                                  delta=args.delta, seed=args.seed, val_size=args.val_size,
                                  tag_names=tag_names)
         else:
-            if not args.test_list:
-                raise IaaError("--protocol standard needs --test-list (e.g. the official "
-                               "aesthetics_image_lists/generic_test.jpgl)")
             split = standard_protocol(labels, test_ids=read_id_list(args.test_list), delta=args.delta,
                                       seed=args.seed, val_size=args.val_size)
             split.summary.update(test_list=os.fspath(args.test_list),
@@ -248,6 +253,6 @@ def main_filter(args: argparse.Namespace) -> int:
         split.summary["recipe"] = recipe["name"]
         split.summary["recipe_mismatches"] = check_expected(split.summary, recipe, strict=strict)
     summary = write_manifest(split, args.out)
-    print(format_summary(summary))
+    print(format_summary(summary, recipe))
     print(f"  wrote {', '.join(sorted(summary['files']))} to {args.out}")
     return 0
