@@ -316,17 +316,21 @@ def resolve_lambda(lam: float | int | str, num_tags: int) -> float:
 def build_model(model_cfg: ModelConfig, *, num_tags: int | None = None):
     """The network for ``model_cfg`` (explicit dispatch over the families of both papers).
 
-    ``num_tags`` (M) overrides ``model_cfg.num_tags``; Kao's families need it.
+    ``num_tags`` (M) overrides ``model_cfg.num_tags``; Kao's families need it. ``fc_dim`` is the
+    width of Kao's fc5/fc6 (or the fine-tuned head) and the SAF regressor's hidden layer;
+    ``dropout`` goes to every family's builder.
     """
     from .models import mtcnn, nima, saf
 
     m = model_cfg
     opts = dict(m.options)
     tags = num_tags if num_tags is not None else m.num_tags
-    if m.fc_dim is not None:
-        opts["fc_dim"] = m.fc_dim
     if m.dropout is not None:
         opts["dropout"] = m.dropout
+    if m.fc_dim is not None:
+        if m.family == "nima":
+            raise IaaError("model.fc_dim: NIMA has no hidden FC layer (leave it null)")
+        opts["regressor_hidden" if m.family == "saf" else "fc_dim"] = m.fc_dim
     if m.family in KAO_FAMILIES and not tags:
         raise IaaError(f"model {m.family!r} needs M > 0 semantic tags (manifest tag_<id> columns)")
     if m.family == "mtcnn1":

@@ -1,0 +1,193 @@
+"""The training engine: run records, checkpoint-or-train, NaN stop, checkpoints, Kao's hooks."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import iaalib.train as T
+from engine_helpers import make_tiny_dataset, tiny_config
+from iaalib._io import read_json, sha256_file
+from iaalib.checkpoint import load_checkpoint, save_checkpoint
+from iaalib.config import ExperimentConfig
+from iaalib.errors import CheckpointError, IaaError, TrainingDivergedError
+from iaalib.evaluate import load_model
+from iaalib.models import mtrl
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def finished(data, tmp_path_factory):
+    cfg = tiny_config(data, family="mtcnn1", epochs=2)
+    out = tmp_path_factory.mktemp("runs") / "run"
+    return cfg, T.train(cfg, out=out)
+
+
+def test_run_directory_records_everything(data, finished):
+    cfg, run = finished
+    rec = read_json(run.dir / "run.json")
+    assert rec["status"] == "finished" and rec["reason"] is None
+    assert rec["config_hash"] == cfg.config_hash() and rec["seed"] == cfg.seed
+    assert rec["manifest_sha256"] == {s: sha256_file(data[s]) for s in ("train", "val", "test")}
+    assert set(rec["code"]) >= {"git_revision", "dirty", "iaalib_version"}
+    assert rec["versions"]["torch"] == torch.__version__.split("+")[0] or rec["versions"]["torch"]
+    assert ExperimentConfig.load(run.dir / "config.yaml") == cfg
+    hist = run.history
+    assert [h["epoch"] for h in hist] == [1, 2]
+    assert all(h["lam"] == pytest.approx(1 / 3) for h in hist)  # "1/M" with the 3 tag columns
+    assert all(np.isfinite(h["train_total"]) and 0 <= h["val_acc"] <= 1 for h in hist)
+    assert (run.dir / "checkpoints" / "last.pt").is_file()
+    assert (run.dir / "checkpoints" / "best.pt").is_file()
+
+
+def test_metrics_and_predictions_match_the_test_manifest(data, finished):
+    _, run = finished
+    test = pd.read_csv(data["test"])
+    pred = run.predictions
+    assert pred["image_id"].tolist() == test["image_id"].tolist()
+    np.testing.assert_allclose(pred["gt_mean"], test["mean"])
+    assert pred["gt_label"].tolist() == test["label"].tolist()
+    m = run.metrics
+    assert m["n_images"] == len(test) and m["n_skipped"] == 0
+    assert m["acc"] == pytest.approx(np.mean(pred["pred_label"] == test["label"]))
+    assert m["srcc_mean"] is None and m["emd"] is None  # a classifier predicts no distribution
+    assert set(m["per_tag_acc"]) == {"tag_1", "tag_15", "tag_21"}
+    hist = run.history
+    vals = [h["val_acc"] for h in hist]
+    assert m["best_epoch"] == 1 + int(np.argmax(vals))  # first epoch with the best val accuracy
+
+
+def test_finished_run_is_reused_not_retrained(data, finished, monkeypatch):
+    cfg, run = finished
+    before = read_json(run.dir / "run.json")
+    mtime = (run.dir / "checkpoints" / "last.pt").stat().st_mtime_ns
+
+    def boom(self):
+        raise AssertionError("fit() must not run for a finished run")
+
+    monkeypatch.setattr(T.Trainer, "fit", boom)
+    again = T.train(cfg.with_overrides({"quiet": False}), out=run.dir)  # presentation-only change
+    assert again.dir == run.dir and read_json(run.dir / "run.json") == before
+    assert (run.dir / "checkpoints" / "last.pt").stat().st_mtime_ns == mtime
+    with pytest.raises(AssertionError, match="must not run"):
+        T.train(cfg, out=run.dir, force=True)
+    with pytest.raises(IaaError, match="another config"):
+        T.train(cfg.with_overrides({"optim.lr": 0.5}), out=run.dir)
+
+
+def test_default_run_dir_and_changed_manifest_retrains(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("IAA_HOME", str(tmp_path / "home"))
+    train_csv = tmp_path / "train.csv"
+    train_csv.write_bytes(data["train"].read_bytes())
+    cfg = tiny_config({**data, "train": train_csv}, family="nima", epochs=1, val=False)
+    run = T.train(cfg)
+    assert run.dir == tmp_path / "home" / "runs" / f"tiny-nima-{cfg.config_hash()[:10]}"
+    started = run.record["started"]
+    # best = last without a validation manifest (Choice)
+    assert (run.dir / "checkpoints" / "best.pt").read_bytes() == \
+        (run.dir / "checkpoints" / "last.pt").read_bytes()
+    df = pd.read_csv(train_csv).iloc[:-2]
+    df.to_csv(train_csv, index=False)
+    calls = []
+    real_fit = T.Trainer.fit
+    monkeypatch.setattr(T.Trainer, "fit", lambda self: calls.append(1) or real_fit(self))
+    again = T.train(cfg)
+    assert calls == [1]
+    assert again.record["manifest_sha256"]["train"] == sha256_file(train_csv)
+    assert again.record["started"] >= started
+
+
+def test_nan_loss_stops_naming_step_and_term_and_keeps_last_good_checkpoint(data, tmp_path,
+                                                                            monkeypatch):
+    cfg = tiny_config(data, family="mtcnn1", epochs=2, checkpoint_every=1)
+    real = T.compute_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        terms = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 5:  # 24 training images / batch 8 = 3 steps per epoch: step 5 = epoch 2
+            terms["semantic"] = terms["semantic"] * float("nan")
+            terms["total"] = terms["aesthetic"] + terms["semantic"]
+        return terms
+
+    monkeypatch.setattr(T, "compute_loss", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError) as e:
+        T.train(cfg, out=out)
+    msg = str(e.value)
+    assert "'semantic'" in msg and "step 5" in msg and "epoch 2" in msg
+    rec = read_json(out / "run.json")
+    assert rec["status"] == "failed" and "TrainingDivergedError" in rec["reason"]
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert ckpt["step"] == 4 and ckpt["epoch"] == 1 and ckpt["batch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_foreign_files_are_refused_with_a_clear_error(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as fh:
+        pickle.dump(ValueError("x"), fh)  # arbitrary objects are never unpickled
+    for path, fragment in ((text, "not a readable iaalib checkpoint"),
+                           (plain, "not an iaalib checkpoint"),
+                           (evil, "not a readable iaalib checkpoint"),
+                           (tmp_path / "missing.pt", "not found")):
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(path)
+        assert str(path) in str(e.value) and fragment in str(e.value)
+    ours = tmp_path / "ours.pt"
+    save_checkpoint(ours, {"model": {"w": torch.ones(1)}})
+    assert load_checkpoint(ours)["format"] == "iaalib-checkpoint"
+
+
+def test_mtrl_alternation_records_omega(data, tmp_path):
+    cfg = tiny_config(data, family="mtcnn1", epochs=2, val=False,
+                      loss={"mtrl": {"enabled": True, "update_every": 1}})
+    run = T.train(cfg, out=tmp_path / "mtrl")
+    omega = run.omega()
+    assert omega.shape == (3, 5, 5)  # initial I/T + one update per epoch; T = 2 classes + 3 tags
+    np.testing.assert_allclose(omega[0], np.eye(5) / 5)
+    for om in omega:
+        np.testing.assert_allclose(om, om.T, atol=1e-12)
+        assert np.trace(om) == pytest.approx(1.0)
+        assert np.linalg.eigvalsh(om).min() > -1e-12
+    model, _, _ = load_model(run.dir / "checkpoints" / "last.pt")
+    expected = mtrl.update_task_covariance(model.task_weights().detach(), eps=cfg.loss.mtrl.eps)
+    np.testing.assert_allclose(omega[-1], expected.numpy(), rtol=1e-6, atol=1e-9)
+    steps = read_json(run.dir / "omega_steps.json")
+    assert [s["epoch"] for s in steps] == [0, 1, 2] and [s["step"] for s in steps] == [0, 3, 6]
+    assert all(h["train_mtrl"] > 0 for h in run.history)
+
+
+def test_semantic_early_stopping_sets_lambda_to_zero_after_a_plateau(data, tmp_path):
+    # min_delta = 1: no epoch can improve by 100 %, so the loss "plateaus" after epoch 2.
+    cfg = tiny_config(data, family="mtcnn1", epochs=3, val=False,
+                      loss={"lam": 1, "semantic_early_stop": {"enabled": True, "patience": 1,
+                                                              "min_delta": 1.0}})
+    run = T.train(cfg, out=tmp_path / "es")
+    hist = run.history
+    assert [h["lam"] for h in hist] == [1.0, 1.0, 0.0]
+    assert [h["semantic_stopped"] for h in hist] == [False, True, True]
+    assert load_checkpoint(run.dir / "checkpoints" / "last.pt")["early_stop"][
+        "stopped_after_epoch"] == 2
+
+
+def test_nima_loss_is_the_per_sample_emd(data):
+    from iaalib.metrics import emd
+    cfg = tiny_config(data, family="nima")
+    logits = torch.randn(4, 10)
+    dist = torch.softmax(torch.randn(4, 10), dim=1)
+    terms = T.compute_loss(cfg, {"dist_logits": logits}, {"dist": dist}, 0.0)
+    assert float(terms["total"]) == pytest.approx(
+        emd(torch.softmax(logits, 1).numpy(), dist.numpy()), rel=1e-5)
