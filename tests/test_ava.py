@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iaalib.data.ava import (AVA_COLUMNS, VOTE_COLUMNS, read_ava_txt, read_challenges, read_id_list,
+from iaalib.data.ava import (AVA_COLUMNS, read_ava_txt, read_challenges, read_id_list,
                              read_tags, score_stats)
 from iaalib.errors import DataFormatError
 from tests.conftest import shared_file
@@ -128,6 +128,12 @@ def test_exact_mean_at_thresholds():
     assert mean[0] == 6.0 and mean[1] == 5.0
 
 
+def test_score_stats_accepts_distributions():
+    dist, mean, sd = score_stats(np.array([[0, 0, 0, 0, 0.25, 0, 0, 0, 0, 0.25]]))
+    np.testing.assert_allclose(dist[0, [4, 9]], [0.5, 0.5])
+    assert mean[0] == 7.5 and sd[0] == 2.5
+
+
 @pytest.mark.parametrize("votes", [np.zeros((1, 10)), -np.ones((1, 10)), np.ones((2, 9))])
 def test_score_stats_rejects_bad_votes(votes):
     with pytest.raises(ValueError):
@@ -179,6 +185,7 @@ BAD_LINES = {
     # the C parser alone would read "41.0" as 41: must still be rejected
     "integral float": ("3 954184 0 0 4 8 41.0 56 10 3 4 0 0 0 1396", "field 7 (vote_5) is not an integer"),
     "huge": ("3 954184 0 0 4 8 41 56 10 3 4 0 0 0 99999999999999999999", "out of range"),
+    "19 digits": ("3 954184 0 0 4 8 41 56 10 3 4 0 0 0 1000000000000000000", "out of range"),
     "negative vote": ("3 954184 0 0 4 -8 41 56 10 3 4 0 0 0 1396", "negative vote_4: -8"),
     "negative tag": ("3 954184 0 0 4 8 41 56 10 3 4 0 -2 0 1396", "negative tag1: -2"),
     "zero votes": ("3 954184 0 0 0 0 0 0 0 0 0 0 0 0 1396", "all vote counts are zero"),
@@ -197,6 +204,15 @@ def test_malformed_line_raises_with_file_and_line(tmp_path, first11, case):
     assert str(e.value).startswith(f"{p}:3: ")
     assert reason in str(e.value)
     assert e.value.line == 3 and e.value.path == str(p)
+
+
+def test_fast_and_exact_paths_agree_on_odd_but_valid_tokens(tmp_path, first11):
+    # leading zeros / plus signs are integers; the exact path (forced by a bad line) reads them alike
+    odd = [l.replace(" 1396", " +00000000000000000000001396") for l in first11]
+    fast = read_ava_txt(write_lines(tmp_path / "odd.txt", odd))
+    exact = read_ava_txt(write_lines(tmp_path / "odd_bad.txt", odd + ["bad"]), on_bad="drop")
+    assert (fast["challenge_id"] == 1396).all() and exact.attrs["n_dropped"] == 1
+    pd.testing.assert_frame_equal(fast, exact)
 
 
 def test_header_line_is_malformed(tmp_path, first11):
@@ -292,7 +308,3 @@ def test_small_files_malformed(tmp_path, reader, text, line, reason):
     with pytest.raises(DataFormatError) as e:
         reader(p)
     assert str(e.value).startswith(f"{p}:{line}: ") and reason in str(e.value)
-
-
-def test_vote_columns_constant():
-    assert VOTE_COLUMNS == [f"vote_{k}" for k in range(1, 11)]

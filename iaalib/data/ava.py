@@ -40,14 +40,14 @@ _N_FIELDS = len(AVA_COLUMNS)  # 15
 _ALLOWED_BYTES = b"0123456789 \t\r\n+-"
 _INT_TOKEN = re.compile(r"[+-]?[0-9]+")
 _INT_TOKEN_BYTES = re.compile(rb"[+-]?[0-9]+")
-_MAX_DIGITS = 18  # every 18-digit integer fits int64; longer tokens are reported as out of range
-_GOOD_LINE = re.compile(rb"[ \t]*(?:[+-]?[0-9]{1,18}[ \t]+){14}[+-]?[0-9]{1,18}[ \t\r]*")
+_LIMIT = 10**18  # fields must satisfy |value| < 10**18 (fits int64 with room; AVA values are tiny)
+_GOOD_LINE = re.compile(rb"[ \t]*(?:[+-]?0*[0-9]{1,18}[ \t]+){14}[+-]?0*[0-9]{1,18}[ \t\r]*")
 
 
 def score_stats(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distribution, mean and SD of 10-bin vote counts (SAF paper, "Metrics").
 
-    ``votes`` is ``[N, 10]`` non-negative counts. Returns ``dist [N,10]`` (rows sum to 1),
+    ``votes`` is ``[N, 10]`` non-negative counts (or weights: rows need not be integers). Returns ``dist [N,10]`` (rows sum to 1),
     ``mean [N] = Σ k·p_k`` and ``sd [N] = sqrt(Σ (k - mean)² p_k)`` (population SD of the votes).
     The mean is computed as ``(Σ k·c_k) / n`` — one correctly rounded division — so a mean of exactly
     5 or 6 compares exactly against the δ thresholds of Kao et al.
@@ -55,7 +55,8 @@ def score_stats(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     votes = np.asarray(votes)
     if votes.ndim != 2 or votes.shape[1] != N_BINS:
         raise ValueError(f"votes must have shape [N, {N_BINS}], got {votes.shape}")
-    votes = votes.astype(np.int64, copy=False)
+    # integer counts stay exact; float input (e.g. a normalised distribution) is used as given
+    votes = votes.astype(np.int64 if np.issubdtype(votes.dtype, np.integer) else np.float64, copy=False)
     if (votes < 0).any():
         raise ValueError("vote counts must be non-negative")
     n = votes.sum(axis=1)
@@ -75,8 +76,8 @@ def read_ava_txt(path: str | os.PathLike, on_bad: str = "raise") -> pd.DataFrame
     bytes), ``n_lines`` (non-blank lines read, dropped ones included), ``n_dropped``, ``dropped``
     (list of ``(line, reason)``, 1-based line numbers) and ``n_blank_lines``.
 
-    A line is malformed when it does not have 15 fields, a field is not an integer (or has more than
-    18 digits), a field is negative, all ten vote counts are zero, or its image id already appeared on an
+    A line is malformed when it does not have 15 fields, a field is not an integer (or not below
+    10**18 in magnitude), a field is negative, all ten vote counts are zero, or its image id already appeared on an
     earlier line. ``on_bad="raise"`` raises :class:`DataFormatError` naming ``file:line`` of the first
     one; ``on_bad="drop"`` drops every malformed line (for duplicates: the later occurrences), counts
     them and logs a warning summary.
@@ -131,7 +132,8 @@ def _parse_fast(data: bytes) -> np.ndarray | None:
     table = frame.to_numpy(dtype=np.int64)
     if len(table) != body.count(b"\n") + 1:  # blank or CR-only lines: let the exact path decide
         return None
-    if _row_problems(table).any() or pd.Index(table[:, 1]).has_duplicates:
+    if ((np.abs(table) >= _LIMIT).any() or _row_problems(table).any()
+            or pd.Index(table[:, 1]).has_duplicates):
         return None
     return table
 
@@ -149,7 +151,7 @@ def _line_problem(tokens: list[bytes]) -> tuple[str, str]:
         text = tok.decode("utf-8", errors="replace")
         if not _INT_TOKEN_BYTES.fullmatch(tok):
             return "non-integer", f"field {k + 1} ({AVA_COLUMNS[k]}) is not an integer: {text[:20]!r}"
-        if len(tok.lstrip(b"+-")) > _MAX_DIGITS:
+        if abs(int(tok)) >= _LIMIT:
             return "out of range", f"field {k + 1} ({AVA_COLUMNS[k]}) is out of range: {text[:20]!r}"
     return "separator", "fields must be separated by spaces or tabs"
 
