@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -93,7 +94,10 @@ def _batch_frame(out: dict, batch: dict, tag_columns: Sequence[str]) -> pd.DataF
             cols[f"pred_{name}"] = t[:, j]
     dist = batch["dist"].numpy().astype(np.float64)
     cols["gt_mean"] = batch["mean"].numpy().astype(np.float64)
-    cols["gt_sd"] = M.score_sd(dist)
+    known = np.isfinite(dist).all(axis=1)  # unlabelled files (iaa score) have NaN ground truth
+    cols["gt_sd"] = np.full(len(dist), np.nan)
+    if known.any():
+        cols["gt_sd"][known] = M.score_sd(dist[known])
     cols["gt_label"] = batch["label"].numpy()
     for i in range(10):
         cols[f"gt_p{i + 1}"] = dist[:, i]
@@ -139,17 +143,16 @@ def compute_metrics(pred: pd.DataFrame, *, n_total: int | None = None) -> dict[s
         p = pred[DIST_COLUMNS].to_numpy(np.float64)
         g = pred[GT_DIST_COLUMNS].to_numpy(np.float64)
         pm, ps = pred["mean"].to_numpy(np.float64), pred["sd"].to_numpy(np.float64)
-        out["srcc_mean"] = _f(M.srcc(pm, gt_mean))
-        out["plcc_mean"] = _f(M.plcc(pm, gt_mean))
-        out["srcc_sd"] = _f(M.srcc(ps, pred["gt_sd"].to_numpy(np.float64)))
-        out["plcc_sd"] = _f(M.plcc(ps, pred["gt_sd"].to_numpy(np.float64)))
+        gt_sd = pred["gt_sd"].to_numpy(np.float64)
+        out["srcc_mean"], out["plcc_mean"] = _corr(M.srcc, pm, gt_mean), _corr(M.plcc, pm, gt_mean)
+        out["srcc_sd"], out["plcc_sd"] = _corr(M.srcc, ps, gt_sd), _corr(M.plcc, ps, gt_sd)
         out["emd"] = _f(M.emd(p, g))
         out["acc"] = _f(M.binary_accuracy(pm, gt_mean))
         pred_label = (pm > 5.0).astype(np.int64)
     else:
         pred_label = pred["pred_label"].to_numpy(np.int64)
         out["acc"] = M.accuracy(pred_label, gt_label)
-    out["srcc_p_high"] = _f(M.srcc(pred["p_high"].to_numpy(np.float64), gt_mean))
+    out["srcc_p_high"] = _corr(M.srcc, pred["p_high"].to_numpy(np.float64), gt_mean)
     tag_names = [c[len("gt_"):] for c in pred.columns if c.startswith("gt_tag_")]
     if tag_names:
         tags = pred[[f"gt_{t}" for t in tag_names]].to_numpy(np.float64)
@@ -159,6 +162,15 @@ def compute_metrics(pred: pd.DataFrame, *, n_total: int | None = None) -> dict[s
             scores = pred[[f"pred_{t}" for t in tag_names]].to_numpy(np.float64)
             out["semantic_ap"] = _f(M.semantic_average_precision(scores, tags))
     return out
+
+
+def _corr(fn, a, b) -> float | None:
+    """A correlation, or None where it is undefined (fewer than 2 images, constant input)."""
+    if len(a) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's ConstantInputWarning: the result is NaN → None
+        return _f(fn(a, b))
 
 
 def _f(x: Any) -> float | None:
@@ -247,8 +259,7 @@ def evaluate_tid(run_dir: str | os.PathLike, tid_root: str | os.PathLike, *,
                                     device=device)
     mos = tid["mos"].to_numpy(np.float64)[pred["index"].to_numpy()]
     score = pred["mean"].to_numpy(np.float64) if "p1" in pred else pred["p_high"].to_numpy()
-    result = {"srcc_mean": _f(M.srcc(score, mos)) if len(pred) > 1 else None,
-              "plcc_mean": _f(M.plcc(score, mos)) if len(pred) > 1 else None,
+    result = {"srcc_mean": _corr(M.srcc, score, mos), "plcc_mean": _corr(M.plcc, score, mos),
               "score": "mean" if "p1" in pred else "p_high",
               "n_images": int(len(pred)), "n_skipped": int(n_skipped),
               "run": str(run_dir), "checkpoint": checkpoint, "tid_root": str(tid_root)}
