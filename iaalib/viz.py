@@ -320,11 +320,13 @@ def tsne_embedding(features: Any, *, seed: int = 0, perplexity: float = 30.0) ->
     return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
 
 
-def tsne_scatter(points: Any, values: Any, *, title: str | None = None,
+def tsne_scatter(points: Any, values: Any = None, *, title: str | None = None,
                  label: str = "mean score", cmap: str = "viridis", ax_size: float = 4.2) -> Figure:
     """Scatter of a 2-D embedding ``points`` [N, 2] coloured by ``values`` [N] (SAF's t-SNE
     figures: distributions coloured by their mean score). A mapping name -> (points, values) draws
     panels side by side with one shared colour scale."""
+    if not isinstance(points, Mapping) and values is None:
+        raise ValueError("tsne_scatter: give values [N] with points [N, 2], or a mapping of panels")
     panels = points if isinstance(points, Mapping) else {title or "t-SNE": (points, values)}
     arrays = {k: (np.asarray(p, dtype=float), np.asarray(v, dtype=float).ravel())
               for k, (p, v) in panels.items()}
