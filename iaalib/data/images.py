@@ -35,6 +35,7 @@ from torchvision.transforms.v2 import functional as TF
 from iaalib._io import atomic_write, read_json, sha256_bytes, write_json
 from iaalib.data.sampler import AspectRatioBucketSampler
 from iaalib.errors import BadImageError, DataFormatError
+from iaalib.paths import iaa_home
 
 __all__ = [
     "BAD_IMAGE_REASONS", "IMAGENET_MEAN", "IMAGENET_STD", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SIDE",
@@ -70,7 +71,8 @@ def load_image(path: str | os.PathLike, *, short_edge: int | None = None,
     Mode conversion: CMYK, 1, L, YCbCr → RGB; LA, RGBA, P/L/RGB with a transparency key → composited
     **on white** (Choice: AVA photos have no alpha; white is how a browser shows a transparent page);
     16-bit greyscale (I;16*, and I, taken as 16-bit) → 8 bits by v/257 (Pillow's ``convert('RGB')``
-    clips them to white). Only the first frame of animated files is used.
+    clips them to white). Only the first frame of animated files is used. Choice: EXIF orientation is
+    not applied — the stored pixel grid is what the header (and peer pipelines) report.
 
     Raises :class:`BadImageError` with ``reason`` in :data:`BAD_IMAGE_REASONS`. Pillow's global
     ``LOAD_TRUNCATED_IMAGES`` is never changed, so a truncated JPEG is an error, not a grey band.
@@ -106,7 +108,10 @@ def load_image(path: str | os.PathLike, *, short_edge: int | None = None,
             im.load()
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise BadImageError(path, _decode_error_reason(e), str(e)) from None
-        rgb = _to_rgb(im, path)
+        try:
+            rgb = _to_rgb(im, path)
+        except (OSError, ValueError) as e:  # e.g. a broken palette
+            raise BadImageError(path, "corrupt", str(e)) from None
     if short_edge:
         factor = min(rgb.size) // short_edge
         if factor >= 2:
@@ -290,7 +295,7 @@ class AvaImageDataset(Dataset):
             if self.strict:
                 raise
             self.skipped[e.reason] += 1
-            log.warning("skipping image %s: %s", e.path, e)
+            log.warning("skipping image %s", e)  # "<path>: <reason> (<detail>)"
             return None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(augmentation_seed(self.seed, self.epoch, index))
@@ -310,7 +315,6 @@ class AvaImageDataset(Dataset):
         key = sha256_bytes(self.image_ids.tobytes() + f"\0{self.image_dir.resolve()}\0{self.ext}".encode())
         cache_dir = self.cache_dir
         if cache_dir is None:
-            from iaalib.paths import iaa_home
             cache_dir = iaa_home() / "cache"
         cache_file = Path(cache_dir) / f"aspect_sizes-{key[:24]}.npy"
         sizes = None
@@ -427,7 +431,7 @@ def _cache_one(job: tuple[Path, Path], args: dict[str, Any]) -> str | None:
         image = load_image(source, short_edge=args["short_edge"], max_pixels=args["max_pixels"],
                            min_side=args["min_side"])
     except BadImageError as e:
-        log.warning("resized cache: skipping %s: %s", e.path, e)
+        log.warning("resized cache: skipping %s", e)
         return e.reason
     if min(image.size) > args["short_edge"]:
         image = TF.resize(image, args["short_edge"], antialias=True)  # same sizes as saf_transform
