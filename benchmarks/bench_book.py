@@ -1,0 +1,78 @@
+"""Wall time of the whole book: `iaa book --profile P` in a fresh interpreter.
+
+    python benchmarks/bench_book.py [--profile demo] [--fresh] [--out DIR] [--report FILE]
+
+Runs the pipeline exactly as `make book` does (data generation, every notebook through papermill,
+the Jupyter Book build) and records the per-notebook wall times from ``book-run.json``. With
+``--fresh`` it uses an empty temporary ``IAA_HOME``, so SynthAVA generation and every training run
+are included (the "fresh machine" case, minus creating the venv); without it, checkpoint-or-train
+reuses earlier runs under the current ``IAA_HOME``. Target for the demo profile: the whole book in
+at most 600 s on two CPU cores. Writes ``benchmarks/results/book_<profile>.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_S = {"demo": 600.0}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--fresh", action="store_true", help="empty temporary IAA_HOME (no reuse)")
+    p.add_argument("--out", help="book output folder (default: a temporary folder)")
+    p.add_argument("--report", help="JSON report (default: benchmarks/results/book_<profile>.json)")
+    args = p.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="iaa-bench-book-") as tmp:
+        out = Path(args.out) if args.out else Path(tmp) / "build"
+        env = {**os.environ, "MPLBACKEND": "Agg"}
+        if args.fresh:
+            env["IAA_HOME"] = str(Path(tmp) / "home")
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", args.profile,
+                            "--out", str(out)], cwd=ROOT, env=env)
+        wall = time.perf_counter() - t0
+        record = json.loads((out / "book-run.json").read_text()) if (out / "book-run.json").is_file() else {}
+
+    target = TARGET_S.get(args.profile)
+    report = {
+        "benchmark": "book", "profile": args.profile, "fresh_iaa_home": args.fresh,
+        "exit_code": r.returncode, "wall_seconds": round(wall, 1),
+        "pipeline_total_seconds": record.get("total_seconds"),
+        "data_seconds": record.get("data_seconds"), "html_seconds": record.get("html_seconds"),
+        "notebooks": {e["name"]: e.get("seconds") for e in record.get("notebooks", [])},
+        "target_seconds": target,
+        "meets_target": None if target is None else bool(r.returncode == 0 and wall <= target),
+        "git_revision": record.get("revision"), "cpu_count": os.cpu_count(),
+        "machine": platform.platform(), "python": platform.python_version(),
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    print(f"iaa book --profile {args.profile}{' (fresh IAA_HOME)' if args.fresh else ''}: "
+          f"{wall:.1f} s wall, exit {r.returncode}")
+    for name, secs in report["notebooks"].items():
+        print(f"  {name:<28} {secs if secs is not None else '-':>8} s")
+    print(f"  data {report['data_seconds']} s, html {report['html_seconds']} s"
+          + (f"; target <= {target:.0f} s: {'met' if report['meets_target'] else 'NOT met'}" if target else ""))
+    dest = Path(args.report) if args.report else RESULTS / f"book_{args.profile}.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(ROOT))
+    from iaalib._io import write_json
+
+    write_json(dest, report)
+    print(f"report: {dest}")
+    return r.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
