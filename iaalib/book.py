@@ -497,6 +497,68 @@ def profiles_markdown(params_dir: str | os.PathLike = PARAMS_DIR,
     return "\n".join(desc) + "\n\n" + "\n".join(rows) + "\n"
 
 
+#: Book pages generated from module docstrings: page stem -> (title, introduction, modules).
+MODULE_PAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "synthava": (
+        "SynthAVA and SynthTID: the embedded datasets",
+        "The default profiles run on synthetic data in exactly the file formats of AVA and TID2013, "
+        "so the same code serves the demo and the real datasets. This page is generated from the "
+        "generators' documentation (`iaalib.data.synth*`), so it always describes the code that "
+        "made the data.",
+        ("iaalib.data.synth", "iaalib.data.synth_quality", "iaalib.data.synth_motifs",
+         "iaalib.data.synth_tid"),
+    ),
+}
+
+
+def module_docs_markdown(title: str, intro: str, modules: Sequence[str],
+                         package_root: str | os.PathLike = REPO_ROOT) -> str:
+    """A MyST page made of module docstrings (read with ``ast``; nothing is imported).
+
+    Each module becomes a ``##`` section titled by its docstring's first line, the rest rendered as
+    reStructuredText (``{eval-rst}``), the docstrings' own markup. A docstring that is not valid
+    reStructuredText is shown verbatim (with a logged warning naming the module), so a formatting
+    slip in a docstring never breaks the warnings-as-errors book build. Missing modules are skipped.
+    """
+    parts = [f"# {title}", "", intro, ""]
+    for module in modules:
+        path = Path(package_root, *module.split(".")).with_suffix(".py")
+        if not path.is_file():
+            continue
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")), clean=True) or ""
+        head, _, body = doc.partition("\n")
+        parts += [f"## {head.strip().rstrip('.')}", "", f"*From `{module}`.*", ""]
+        body = body.strip("\n")
+        if not body.strip():
+            continue
+        problems = _rst_problems(body)
+        if problems:
+            log.warning("%s: docstring is not valid reStructuredText (%s); shown verbatim in the book",
+                        path, problems[0])
+            parts += ["```text", body, "```", ""]
+        else:
+            parts += ["```{eval-rst}", body, "```", ""]
+    return "\n".join(parts)
+
+
+def _rst_problems(text: str) -> list[str]:
+    """docutils' warnings and errors for ``text`` (Sphinx's Python roles read as literals)."""
+    import io
+
+    import docutils.core
+    import docutils.utils
+
+    stream = io.StringIO()
+    docutils.core.publish_doctree(
+        _ROLE_RE.sub(lambda m: f"``{m.group(1)}``", text),
+        settings_overrides={"report_level": docutils.utils.Reporter.WARNING_LEVEL,
+                            "halt_level": docutils.utils.Reporter.SEVERE_LEVEL + 1,
+                            "warning_stream": stream, "file_insertion_enabled": False,
+                            "raw_enabled": False})
+    return [line for line in stream.getvalue().splitlines() if "(WARNING" in line or "(ERROR" in line
+            or "(SEVERE" in line]
+
+
 # ============================================================================ staging & HTML
 def toc_files(toc: str | os.PathLike = TOC_FILE) -> list[str]:
     """Every document the table of contents references (``root`` and ``file`` entries)."""
@@ -560,6 +622,8 @@ def stage_book(stage: Path, *, profile: str, executed_dir: Path, status: Mapping
     gen.mkdir(parents=True, exist_ok=True)
     (gen / "choices.md").write_text(choices_markdown(collect_choices()), encoding="utf-8")
     (gen / "profiles.md").write_text(profiles_markdown(params_dir), encoding="utf-8")
+    for stem, (title, intro, modules) in MODULE_PAGES.items():
+        (gen / f"{stem}.md").write_text(module_docs_markdown(title, intro, modules), encoding="utf-8")
 
     by_stem = {p.stem: p for p in notebooks}
     chapters: dict[str, str] = {}
@@ -567,7 +631,7 @@ def stage_book(stage: Path, *, profile: str, executed_dir: Path, status: Mapping
         if not doc.startswith(GENERATED + "/"):
             continue
         stem = Path(doc).name
-        if stem in ("choices", "profiles"):
+        if stem in ("choices", "profiles") or stem in MODULE_PAGES:
             continue
         src = by_stem.get(stem)
         rec = status.get(stem, {})

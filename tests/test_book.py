@@ -150,6 +150,22 @@ def test_collect_choices_sees_this_repository():
     assert any(c.source == "notebooks/01_dataset.ipynb" for c in found)
 
 
+def test_module_docs_markdown(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text('"""Alpha module.\n\nBody with ``code``.\n\n* item\n"""\n')
+    (tmp_path / "pkg" / "b.py").write_text('"""Only a title."""\n')
+    md = book.module_docs_markdown("T", "Intro.", ["pkg.a", "pkg.missing", "pkg.b"], tmp_path)
+    assert md.splitlines() == [
+        "# T", "", "Intro.", "",
+        "## Alpha module", "", "*From `pkg.a`.*", "",
+        "```{eval-rst}", "Body with ``code``.", "", "* item", "```", "",
+        "## Only a title", "", "*From `pkg.b`.*"]
+    # Invalid reStructuredText is shown verbatim (and logged) rather than breaking the -W build.
+    (tmp_path / "pkg" / "c.py").write_text('"""Bad table.\n\n===  ===\na    b\nlonger row  x\n===  ===\n"""\n')
+    md = book.module_docs_markdown("T", "Intro.", ["pkg.c"], tmp_path)
+    assert "```{eval-rst}" not in md and "```text\n===  ===\n" in md
+
+
 def test_profiles_markdown_table(tmp_path):
     _profile(tmp_path, "description: tiny\ncommon:\n  synth_n: 300\n  seed: 0\n", "smoke")
     _profile(tmp_path, "description: real\ncommon:\n  ava_txt: /a|b\n  seed: 1\n", "ava")
@@ -176,6 +192,7 @@ def test_stage_book_copies_executed_notebooks_and_writes_placeholders(tmp_path):
     assert text.startswith("# ") and (stage / "_toc.yml").is_file() and (stage / "book/intro.md").is_file()
     assert "**Choice:**" in (stage / book.GENERATED / "choices.md").read_text()
     assert "| `synth_n` |" in (stage / book.GENERATED / "profiles.md").read_text()
+    assert (stage / book.GENERATED / "synthava.md").read_text().startswith("# SynthAVA")
 
     status = {first.stem: {"status": "ok"}}
     assert book.stage_book(stage, profile="smoke", executed_dir=executed, status=status,
