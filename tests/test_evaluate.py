@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pandas as pd
@@ -170,3 +171,40 @@ def test_score_errors(saf_run, tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"garbage")
     with pytest.raises(CheckpointError):
         score_folder(tmp_path, tmp_path / "x.jpg")
+
+
+def test_cross_dataset_tid_mode_correlates_predicted_mean_with_mos(saf_run, tmp_path, capsys):
+    from iaalib.cli import main
+    root = tmp_path / "tid"
+    (root / "distorted_images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    lines, mos = [], []
+    for ref in (1, 2):
+        for dist in (1, 8):
+            for level in (1, 2, 3):
+                name = f"i{ref:02d}_{dist:02d}_{level}.bmp"
+                pixels = np.clip(rng.normal(60 * level, 30, (64, 96, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / "distorted_images" / name)
+                mos.append(round(7.0 - level + rng.random(), 4))
+                lines.append(f"{mos[-1]} {name}")
+    (root / "mos_with_names.txt").write_text("\n".join(lines) + "\n")
+    from iaalib.evaluate import evaluate_tid
+    r = evaluate_tid(saf_run.dir, root, return_predictions=True)
+    assert r["n_images"] == 12 and r["n_skipped"] == 0 and r["score"] == "mean"
+    pred = r["predictions"]
+    # independent reference: each file through the model alone, then scipy
+    model, cfg, _ = load_model(saf_run.dir)
+    transform = saf_transform(False, short_edge=cfg.data.short_edge)
+    means = []
+    for path in pred["path"]:
+        with torch.no_grad():
+            p = torch.softmax(model(transform(load_image(path))[None])["dist_logits"], 1)[0]
+        means.append(float(p.double() @ torch.arange(1, 11, dtype=torch.float64)))
+    np.testing.assert_allclose(pred["mean"], means, atol=1e-4)
+    mos_by_name = dict(zip([ln.split()[1] for ln in lines], mos))
+    truth = [mos_by_name[p.rsplit("/", 1)[1]] for p in pred["path"]]
+    assert r["srcc_mean"] == pytest.approx(stats.spearmanr(means, truth)[0], abs=1e-6)
+    assert r["plcc_mean"] == pytest.approx(stats.pearsonr(means, truth)[0], abs=1e-4)
+    out = tmp_path / "tid.json"
+    assert main(["eval", "--run", str(saf_run.dir), "--tid", str(root), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["srcc_mean"] == pytest.approx(r["srcc_mean"])
