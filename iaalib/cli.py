@@ -99,15 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--images", help="image directory for --manifest")
     ev.add_argument("--tid", help="TID2013-format root (cross-dataset mode: SRCC/PLCC vs MOS)")
     ev.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    ev.add_argument("--batch-size", type=int, default=None, help="default: the run's batch size")
+    ev.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda[:N], mps")
     ev.add_argument("--out", help="metrics.json path (default: print)")
     ev.set_defaults(handler=_lazy("iaalib.evaluate:main_eval"))
 
-    sc = sub.add_parser("score", help="rank every image in a folder by predicted mean score")
-    sc.add_argument("directory")
+    sc = sub.add_parser("score", help="rank every image in a folder by predicted mean score",
+                        description="Score every image under DIRECTORY (recursive; jpg, png, bmp, "
+                        "webp, tif, gif; any size or aspect ratio) and write a CSV sorted by "
+                        "predicted mean score (Kao's classifiers: by p_high). Unreadable files are "
+                        "skipped with a warning and counted.")
+    sc.add_argument("directory", help="folder of images")
     sc.add_argument("--checkpoint", required=True, help="a checkpoint file or a run directory")
-    sc.add_argument("--out", default="scores.csv")
+    sc.add_argument("--out", default="scores.csv", help="CSV: path, mean, sd, p1..p10, p_high")
     sc.add_argument("--top", type=int, default=None, help="print the K best images")
     sc.add_argument("--batch-size", type=int, default=16)
+    sc.add_argument("--workers", type=int, default=0, help="image-decoding processes")
+    sc.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda[:N], mps")
     sc.set_defaults(handler=_lazy("iaalib.evaluate:main_score"))
 
     # ---------------------------------------------------------------- the book

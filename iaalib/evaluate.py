@@ -300,12 +300,14 @@ def main_eval(args) -> int:
     if args.tid:
         if args.manifest:
             raise IaaError("--tid and --manifest are exclusive")
-        result = evaluate_tid(args.run, args.tid, checkpoint=args.checkpoint)
+        result = evaluate_tid(args.run, args.tid, checkpoint=args.checkpoint,
+                              batch_size=args.batch_size or 16, device=args.device)
     else:
         if args.images and not args.manifest:
             raise IaaError("--images needs --manifest")
         result = evaluate_run(args.run, manifest=args.manifest, images=args.images,
-                              checkpoint=args.checkpoint)
+                              checkpoint=args.checkpoint, batch_size=args.batch_size,
+                              device=args.device)
     if args.out:
         write_json(args.out, result)
         print(f"wrote {args.out}")
@@ -321,6 +323,7 @@ def main_eval(args) -> int:
 def main_score(args) -> int:
     """``iaa score DIR --checkpoint CKPT [--out scores.csv] [--top K]``."""
     table, n_skipped = score_folder(args.directory, args.checkpoint, batch_size=args.batch_size,
+                                    num_workers=args.workers, device=args.device,
                                     return_skipped=True)
     with atomic_write(args.out, "w", encoding="utf-8", newline="") as fh:
         table.to_csv(fh, index=False, float_format="%.6g")

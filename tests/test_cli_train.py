@@ -126,8 +126,10 @@ def test_failures_exit_non_zero_with_a_clear_message(tmp_path, capsys):
 
 @pytest.mark.parametrize("command, options", [
     ("train", ["--config", "--out", "--resume", "--force", "--quiet"]),
-    ("eval", ["--run", "--manifest", "--images", "--tid", "--checkpoint", "--out"]),
-    ("score", ["directory", "--checkpoint", "--out", "--top", "--batch-size"]),
+    ("eval", ["--run", "--manifest", "--images", "--tid", "--checkpoint", "--batch-size",
+              "--device", "--out"]),
+    ("score", ["directory", "--checkpoint", "--out", "--top", "--batch-size", "--workers",
+               "--device"]),
 ])
 def test_help_is_complete(command, options, capsys):
     with pytest.raises(SystemExit) as e:

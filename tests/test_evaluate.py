@@ -156,7 +156,8 @@ def test_score_kao_classifier_ranks_by_p_high(kao_run, photo_folder):
 def test_score_cli_writes_csv_and_prints_top(saf_run, photo_folder, tmp_path, capsys):
     out = tmp_path / "scores.csv"
     args = argparse.Namespace(directory=str(photo_folder), checkpoint=str(saf_run.dir),
-                              out=str(out), top=2, batch_size=3)
+                              out=str(out), top=2, batch_size=3, workers=2,
+                              device="cpu")
     assert main_score(args) == 0
     printed = capsys.readouterr().out
     assert "scored 6 image(s), skipped 1 unreadable" in printed
