@@ -179,13 +179,16 @@ class ExperimentConfig:
                   source: str | None = None, lines: dict | None = None) -> "ExperimentConfig":
         """Build and validate a config. Unknown keys and wrong types raise
         :class:`DataFormatError` naming ``source`` (and the line, when ``lines`` maps dotted keys
-        to 1-based lines). Relative data paths are resolved against ``base_dir``."""
+        to 1-based lines). Data paths become absolute: relative ones are resolved against
+        ``base_dir`` (the config file's folder) or else the current directory."""
         cfg = _build(cls, d, "", source, lines or {})
-        if base_dir is not None:
-            for name in ("train", "val", "test", "image_dir"):
-                v = getattr(cfg.data, name)
-                if v and not os.path.isabs(os.path.expanduser(v)):
-                    setattr(cfg.data, name, os.path.normpath(os.path.join(base_dir, v)))
+        for name in ("train", "val", "test", "image_dir"):
+            v = getattr(cfg.data, name)
+            if v:
+                v = os.path.expanduser(v)
+                if not os.path.isabs(v):
+                    v = os.path.join(base_dir if base_dir is not None else os.getcwd(), v)
+                setattr(cfg.data, name, os.path.normpath(v))
         cfg.validate(source=source, lines=lines or {})
         return cfg
 

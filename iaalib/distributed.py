@@ -37,6 +37,8 @@ def init_distributed(device_type: str) -> DistInfo:
     info = DistInfo(rank=int(os.environ["RANK"]), world_size=world,
                     local_rank=int(os.environ.get("LOCAL_RANK", "0")),
                     local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world))))
+    if device_type == "cuda":
+        torch.cuda.set_device(info.local_rank)
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -128,3 +129,11 @@ def test_build_model_every_family_returns_the_contract_outputs(family):
 def test_kao_models_need_tags():
     with pytest.raises(IaaError, match="semantic tags"):
         build_model(ModelConfig(family="mtcnn1"), num_tags=0)
+
+
+def test_relative_paths_in_a_dict_resolve_against_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = ExperimentConfig.from_dict({"data": {"train": "m/train.csv", "image_dir": "~/img"}})
+    assert cfg.data.train == str(tmp_path / "m" / "train.csv")
+    assert cfg.data.image_dir == str(Path.home() / "img")
+    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg  # absolute paths are a fixed point
