@@ -28,6 +28,8 @@ KAO_FAMILIES = ("mtcnn1", "mtcnn2", "mtcnn3", "mtcnn_enhanced", "mtcnn_finetune"
 DISTRIBUTION_FAMILIES = ("saf", "nima")
 FAMILIES = KAO_FAMILIES + DISTRIBUTION_FAMILIES
 TRANSFORMS = ("kao", "saf")
+BEST_METRICS = ("auto", "acc", "srcc_mean", "plcc_mean", "srcc_sd", "plcc_sd", "emd",
+                "srcc_p_high", "semantic_ap")
 
 #: Dotted fields that change how a run is shown or scheduled but not what it computes; they are
 #: left out of :meth:`ExperimentConfig.config_hash`. Augmentation is a pure function of
@@ -277,6 +279,7 @@ class ExperimentConfig:
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("grad_accumulation", self.grad_accumulation >= 1, "at least 1"),
             ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
+            ("best_metric", self.best_metric in BEST_METRICS, f"one of {', '.join(BEST_METRICS)}"),
             ("device", self.device == "auto" or re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device)
              is not None, "'auto', 'cpu', 'mps' or 'cuda[:N]'"),
         ]

@@ -36,7 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses
-from ._io import atomic_write, write_json
+from ._io import atomic_write, read_json, write_json
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import ExperimentConfig, OptimConfig, build_model, resolve_lambda
 from .device import configure_torch, select_device, use_amp
@@ -73,8 +73,15 @@ def train(cfg: ExperimentConfig, *, out: str | Path | None = None, force: bool =
     """
     dinfo = init_distributed(select_device(cfg.device).type)
     run_dir = Path(out) if out is not None else default_run_dir(cfg)
-    action = _plan(run_dir, cfg, force=force, resume=resume) if dinfo.is_main else None
+    action: str | IaaError | None = None
+    if dinfo.is_main:
+        try:
+            action = _plan(run_dir, cfg, force=force, resume=resume)
+        except IaaError as e:  # every rank raises it, none waits forever
+            action = e
     action = broadcast_object(action, dinfo)
+    if isinstance(action, IaaError):
+        raise action
     if action == "reuse":
         log.info("reusing finished run %s", run_dir)
         return Run(run_dir)
@@ -101,7 +108,6 @@ def _plan(run_dir: Path, cfg: ExperimentConfig, *, force: bool, resume: bool) ->
         if resume:
             raise IaaError(f"{run_dir}: nothing to resume (no run.json)")
         return "fresh"
-    from ._io import read_json
     rec = read_json(record_file)
     h = cfg.config_hash()
     if rec.get("config_hash") != h:
@@ -112,11 +118,11 @@ def _plan(run_dir: Path, cfg: ExperimentConfig, *, force: bool, resume: bool) ->
                        "choose another --out or pass --force to overwrite it")
     if force:
         return "fresh"
-    if rec.get("status") == "finished":
-        if rec.get("manifest_sha256") == manifest_checksums(cfg):
-            return "reuse"
-        log.warning("%s: the manifests changed since this run finished; training again", run_dir)
+    if rec.get("manifest_sha256") != manifest_checksums(cfg):
+        log.warning("%s: the manifests changed since this run started; training again", run_dir)
         return "fresh"
+    if rec.get("status") == "finished":
+        return "reuse"
     if (run_dir / "checkpoints" / "last.pt").is_file():
         return "resume"
     if resume:
@@ -200,6 +206,7 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         else:
             self.net = self.model
+        _decorrelate_ranks(cfg.seed, dinfo.rank, 0)
         self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
         self.scheduler = build_scheduler(cfg.optim, self.optimizer, cfg.epochs)
         self.lam = resolve_lambda(cfg.loss.lam, self.num_tags) if cfg.is_kao else 0.0
@@ -251,13 +258,13 @@ class Trainer:
             from .models import mtrl
             self.omega_inv = mtrl.task_covariance_inverse(self.state["mtrl"]["omega"],
                                                           eps=self.mtrl.eps)
-        set_rng_state(ckpt["rng"])
+        set_rng_state(ckpt["rng"])  # rank 0's states (only rank 0 writes checkpoints)
+        _decorrelate_ranks(self.cfg.seed, self.dinfo.rank, self.state["step"])
         where = {"epoch": self.state["epoch"], "batch": self.state["batch"],
                  "step": self.state["step"], "at": now()}
         log.info("resuming %s at epoch %d batch %d (step %d)", self.run_dir, where["epoch"],
                  where["batch"], where["step"])
         if self.dinfo.is_main:
-            from ._io import read_json
             rec = read_json(self.run_dir / "run.json")
             update_record(self.run_dir, status="running", reason=None,
                           resumed=[*rec.get("resumed", []), where])
@@ -543,6 +550,12 @@ class Trainer:
 
 def _fresh_running() -> dict[str, Any]:
     return {"sums": {}, "n": 0, "skipped": 0, "seconds": 0.0}
+
+
+def _decorrelate_ranks(seed: int, rank: int, step: int) -> None:
+    """DDP ranks > 0 reseed so their dropout masks differ from rank 0's (one process: no-op)."""
+    if rank > 0:
+        torch.manual_seed(int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0]))
 
 
 def _seed_everything(seed: int) -> None:
