@@ -191,3 +191,56 @@ def test_nima_loss_is_the_per_sample_emd(data):
     terms = T.compute_loss(cfg, {"dist_logits": logits}, {"dist": dist}, 0.0)
     assert float(terms["total"]) == pytest.approx(
         emd(torch.softmax(logits, 1).numpy(), dist.numpy()), rel=1e-5)
+
+
+def test_checkpoints_every_n_steps_and_every_epoch_hold_the_resume_state(data, tmp_path, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="iaalib.train")
+    cfg = tiny_config(data, family="mtcnn1", epochs=2, checkpoint_every=2, val=False,
+                      optim={"schedule": "step", "step_size": 1, "gamma": 0.5})
+    run = T.train(cfg, out=tmp_path / "ck")
+    saved = [line for line in caplog.messages if line.startswith("checkpoint saved")]
+    # 3 steps per epoch: mid-epoch at steps 2 and 4, epoch ends at steps 3 and 6
+    assert [s.split("step=")[1].split()[0] for s in saved] == ["2", "3", "4", "6"]
+    ckpt = load_checkpoint(run.dir / "checkpoints" / "last.pt")
+    assert {"format", "format_version", "config", "config_hash", "model", "optimizer",
+            "scheduler", "rng", "epoch", "batch", "step", "history", "running", "mtrl",
+            "early_stop", "best", "tag_columns"} <= set(ckpt)
+    assert set(ckpt["rng"]) >= {"torch", "numpy", "python"}
+    assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (2, 0, 6)
+    assert ckpt["scheduler"]["last_epoch"] == 2 and [h["lr"] for h in run.history] == [0.01, 0.005]
+    assert ckpt["optimizer"]["state"]  # SGD momentum buffers
+
+
+def test_quiet_mode_prints_one_line_per_epoch(data, tmp_path, capsys):
+    T.train(tiny_config(data, family="nima", epochs=2, val=False), out=tmp_path / "q", quiet=True)
+    captured = capsys.readouterr()
+    lines = [ln for ln in captured.out.splitlines() if ln.strip()]
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and "img/s" in lines[0]
+    assert "it/s" not in captured.err and "batch/s" not in captured.err  # no progress bars
+
+
+def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    from iaalib import device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device.select_device("auto", local_rank=1) == torch.device("cuda", 1)
+    assert device.use_amp(torch.device("cuda", 0), True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert device.select_device("auto") == torch.device("mps")
+    assert not device.use_amp(torch.device("mps"), True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert device.select_device("auto") == torch.device("cpu")
+    assert not device.use_amp(torch.device("cpu"), True)
+
+
+def test_cpu_threads_are_shared_between_local_ranks():
+    from iaalib import device
+    before = torch.get_num_threads()
+    try:
+        n = device.configure_torch(torch.device("cpu"), deterministic=True, local_world_size=2)
+        assert n == max(1, device.available_cpus() // 2)
+        assert device.configure_torch(torch.device("cpu"), deterministic=True, num_threads=1) == 1
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.set_num_threads(before)
