@@ -1,0 +1,165 @@
+"""Kao et al.'s MTCNNs: shapes, the sharing structure of Sec. III-D, task weights W, gradients."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from iaalib.losses import kao_multitask_loss
+from iaalib.models import mtcnn
+
+SMALL = dict(width_mult=0.25, fc_dim=64)
+BUILDERS = [mtcnn.mtcnn1, mtcnn.mtcnn2, mtcnn.mtcnn3, mtcnn.mtcnn_enhanced]
+
+
+def _batch(b=4, m=29, hw=(96, 96), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, 3, *hw, generator=g)
+    label = torch.randint(0, 2, (b,), generator=g)
+    tags = (torch.rand(b, m, generator=g) < 0.2).float()
+    return x, label, tags
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("hw", [(227, 227), (96, 96), (96, 144), (150, 100)])
+def test_output_shapes_for_several_sizes(builder, hw):
+    model = builder(num_tags=29, **SMALL)
+    out = model(torch.randn(2, 3, *hw))
+    assert out["aesthetic_logits"].shape == (2, 2)
+    assert out["tag_logits"].shape == (2, 29)
+    assert ("aux_aesthetic_logits" in out) == (builder is mtcnn.mtcnn_enhanced)
+    if "aux_aesthetic_logits" in out:
+        assert out["aux_aesthetic_logits"].shape == (2, 2)
+
+
+def test_paper_size_trunk_reaches_6x6_at_227():
+    """At 227×227 (Sec. III-D) the conv trunk ends at AlexNet's 6×6 map, so the adaptive pooling
+    that lets other sizes work is the identity at the paper's size."""
+    model = mtcnn.mtcnn1()
+    convs = model.shared[0]
+    h = convs(model.low(torch.randn(1, 3, 227, 227)))
+    assert h.shape == (1, 256, 6, 6)
+    assert model.task_weights().shape == (4096, 31)
+
+
+def _count(module, kind):
+    return sum(isinstance(m, kind) for m in module.modules())
+
+
+def test_layer_counts_follow_the_text():
+    m1 = mtcnn.mtcnn1(**SMALL)
+    # "four convolutional layers and two fully-connected layers with parameters Θ"
+    shared = nn.ModuleList([m1.low, m1.shared])
+    assert (_count(shared, nn.Conv2d), _count(shared, nn.Linear)) == (4, 2)
+    m2 = mtcnn.mtcnn2(**SMALL)
+    shared = nn.ModuleList([m2.low, m2.shared])
+    assert (_count(shared, nn.Conv2d), _count(shared, nn.Linear)) == (4, 0)
+    for branch in (m2.aesthetic_branch, m2.semantic_branch):  # layers 5, 6 (+ 7 = head) per task
+        assert _count(branch, nn.Linear) == 2
+    m3 = mtcnn.mtcnn3(**SMALL)
+    assert _count(nn.ModuleList([m3.low, m3.shared]), nn.Conv2d) == 2
+    semantic_path = nn.ModuleList([m3.low, m3.semantic_branch, m3.semantic_head])
+    aesthetic_path = nn.ModuleList([m3.low, m3.aesthetic_branch, m3.aesthetic_head])
+    assert (_count(semantic_path, nn.Conv2d), _count(semantic_path, nn.Linear)) == (4, 3)
+    assert (_count(aesthetic_path, nn.Conv2d), _count(aesthetic_path, nn.Linear)) == (2, 2)
+    me = mtcnn.mtcnn_enhanced(**SMALL)
+    assert _count(me.low, nn.Conv2d) == 2 and me.aux_head is not None
+
+
+def _grad_reach(model, loss):
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    return {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+
+
+@pytest.mark.parametrize("builder, semantic_reaches, semantic_misses", [
+    (mtcnn.mtcnn1, ["low.", "shared."], ["aesthetic_head."]),
+    (mtcnn.mtcnn2, ["low.", "shared.", "semantic_branch."], ["aesthetic_branch.", "aesthetic_head."]),
+    (mtcnn.mtcnn3, ["low.", "semantic_branch."], ["aesthetic_branch.", "aesthetic_head."]),
+])
+def test_semantic_loss_reaches_exactly_the_shared_layers(builder, semantic_reaches, semantic_misses):
+    torch.manual_seed(0)
+    model = builder(**SMALL)
+    x, label, tags = _batch()
+    reached = _grad_reach(model, kao_multitask_loss(model(x), label, tags, lam=1.0)["semantic"])
+    for prefix in semantic_reaches:
+        assert any(n.startswith(prefix) for n in reached), prefix
+    for prefix in semantic_misses:
+        assert not any(n.startswith(prefix) for n in reached), prefix
+
+
+def test_enhanced_aux_supervision_only_trains_conv1_2_and_its_head():
+    torch.manual_seed(0)
+    model = mtcnn.mtcnn_enhanced(**SMALL)
+    x, label, tags = _batch()
+    reached = _grad_reach(model, kao_multitask_loss(model(x), label, tags, lam=2 / 29)["aux"])
+    assert {n.split(".")[0] for n in reached} == {"low", "aux_branch", "aux_head"}
+    conv_weights = [n for n in reached if n.startswith("low.") and n.endswith("weight")]
+    assert len(conv_weights) == 2  # conv1, conv2 (Θ1)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_full_loss_reaches_every_parameter(builder):
+    torch.manual_seed(0)
+    model = builder(batch_norm=True, **SMALL)
+    x, label, tags = _batch(b=8)
+    reached = _grad_reach(model, kao_multitask_loss(model(x), label, tags, lam=1 / 29)["total"])
+    missing = [n for n, _ in model.named_parameters() if n not in reached]
+    assert missing == []
+
+
+def test_task_weights_are_the_task_specific_layer():
+    """W = [W_a | W_s]: logits = hᵀW + b with h the layer-6 representation (Eq. 5, 6)."""
+    torch.manual_seed(0)
+    model = mtcnn.mtcnn1(num_tags=5, **SMALL).eval()
+    x = torch.randn(3, 3, 96, 96)
+    W = model.task_weights()
+    assert W.shape == (64, 2 + 5)
+    with torch.no_grad():
+        h = model.shared(model.low(x))
+        out = model(x)
+        bias = torch.cat([model.aesthetic_head.bias, model.semantic_head.bias])
+        torch.testing.assert_close(torch.cat([out["aesthetic_logits"], out["tag_logits"]], 1),
+                                   h @ W + bias)
+    # differentiable: the MTRL trace term must train W
+    (W ** 2).sum().backward()
+    assert model.aesthetic_head.weight.grad is not None and model.semantic_head.weight.grad is not None
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_every_model_exposes_a_consistent_W(builder):
+    model = builder(num_tags=7, **SMALL)
+    assert model.task_weights().shape == (64, 9)
+
+
+def test_finetune_replaces_layers_1_to_6_with_the_backbone(tmp_path):
+    from torchvision import models as tvm
+
+    torch.manual_seed(0)
+    reference = tvm.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    model = mtcnn.mtcnn_finetune("resnet18", weights=path, num_tags=29, fc_dim=32)
+    torch.testing.assert_close(model.low.conv1.weight, reference.conv1.weight)
+    out = model(torch.randn(2, 3, 112, 160))
+    assert out["aesthetic_logits"].shape == (2, 2) and out["tag_logits"].shape == (2, 29)
+    assert model.task_weights().shape == (32, 31)
+    direct = mtcnn.mtcnn_finetune("alexnet", weights=None, width_mult=0.25, fc_dim=None)
+    assert direct.task_weights().shape == (64, 31)  # W on the pooled conv features
+    with pytest.raises(TypeError):
+        mtcnn.mtcnn_finetune("vgg16")  # weights is an explicit, required choice
+
+
+def test_demo_size_model_trains_a_step():
+    torch.manual_seed(0)
+    model = mtcnn.mtcnn1(width_mult=0.25, fc_dim=128, batch_norm=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, label, tags = _batch(b=16, hw=(96, 96))
+    losses = []
+    for _ in range(15):
+        loss = kao_multitask_loss(model(x), label, tags, lam=1 / 29)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]  # can fit a fixed batch
