@@ -1,0 +1,73 @@
+"""Result tables with provenance: every number the book prints comes from a run recorded on disk.
+
+A notebook that assembles a table from runs saves it with :func:`save_result_table`; the CSV sits
+next to a JSON file listing, for each run behind it, the run directory, config hash, seed, data
+manifest sha256s and code revision (from the run's ``run.json``). The summary notebook reads the
+tables back with :func:`load_result_table` and never re-types a figure.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from .._io import atomic_write, read_json, write_json
+from ..paths import iaa_home
+
+PROVENANCE_KEYS = ("name", "config_hash", "seed", "manifest_sha256", "code", "status", "finished")
+
+
+def results_dir(profile: str, root: str | os.PathLike | None = None) -> Path:
+    """``IAA_HOME/results/<profile>`` (or ``root/<profile>``)."""
+    return Path(root or iaa_home() / "results") / profile
+
+
+def run_provenance(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The parts of a run's ``run.json`` that identify how a number was produced."""
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / "run.json")
+    out = {k: record[k] for k in PROVENANCE_KEYS if k in record}
+    out["run_dir"] = os.fspath(run_dir)
+    return out
+
+
+def save_result_table(df: pd.DataFrame, name: str, profile: str, runs: Iterable[str | os.PathLike],
+                      *, root: str | os.PathLike | None = None, note: str = "") -> Path:
+    """Write ``<name>.csv`` and ``<name>.json`` (provenance of ``runs``) atomically; return the CSV path.
+
+    Every run must have a ``run.json`` with status ``finished``: a table never mixes in numbers
+    from an unfinished or failed run.
+    """
+    provenance = [run_provenance(r) for r in runs]
+    unfinished = [p["run_dir"] for p in provenance if p.get("status") != "finished"]
+    if unfinished:
+        raise ValueError(f"result table {name!r} refers to runs that did not finish: {unfinished}")
+    out = results_dir(profile, root)
+    csv_path = out / f"{name}.csv"
+    with atomic_write(csv_path, "w", encoding="utf-8", newline="") as fh:
+        df.to_csv(fh)
+    write_json(out / f"{name}.json", {"name": name, "profile": profile, "note": note,
+                                      "index": list(map(str, df.index)), "runs": provenance})
+    return csv_path
+
+
+def load_result_table(name: str, profile: str, *, root: str | os.PathLike | None = None
+                      ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``(table, provenance)`` saved by :func:`save_result_table`; FileNotFoundError names the file."""
+    out = results_dir(profile, root)
+    csv_path = out / f"{name}.csv"
+    if not csv_path.exists():
+        raise FileNotFoundError(f"{csv_path}: no result table {name!r} for profile {profile!r} "
+                                "(run the notebook that produces it first)")
+    df = pd.read_csv(csv_path, index_col=0)
+    with open(out / f"{name}.json", encoding="utf-8") as fh:
+        return df, json.load(fh)
+
+
+def list_result_tables(profile: str, *, root: str | os.PathLike | None = None) -> list[str]:
+    """Names of the result tables saved for ``profile``."""
+    out = results_dir(profile, root)
+    return sorted(p.stem for p in out.glob("*.csv")) if out.is_dir() else []
