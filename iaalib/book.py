@@ -194,7 +194,13 @@ def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
     """Parameters of a notebook's ``parameters`` cell: name -> papermill's inferred info."""
     import papermill
 
-    return papermill.inspect_notebook(str(notebook))
+    pm_log = logging.getLogger("papermill")
+    level = pm_log.level
+    pm_log.setLevel(logging.WARNING)  # inspect_notebook logs "Input Notebook" like a run
+    try:
+        return papermill.inspect_notebook(str(notebook))
+    finally:
+        pm_log.setLevel(level)
 
 
 def _yaml_key_lines(text: str) -> dict[tuple[str, ...], int]:
