@@ -193,15 +193,20 @@ def load_model(checkpoint: str | os.PathLike) -> tuple[torch.nn.Module, Experime
     return model, cfg, state
 
 
+def _checkpoint_file(run_or_file: Path, which: str) -> Path:
+    return run_or_file if run_or_file.is_file() else run_or_file / "checkpoints" / f"{which}.pt"
+
+
 # ---------------------------------------------------------------------- evaluation
 def evaluate_run(run_dir: str | os.PathLike, *, manifest: str | os.PathLike | None = None,
                  images: str | os.PathLike | None = None, checkpoint: str = "best",
                  batch_size: int | None = None, device: str = "auto",
                  return_predictions: bool = False) -> dict[str, Any]:
-    """Metrics (see :func:`compute_metrics`) of a run's ``best``/``last`` checkpoint on its test
-    manifest or on ``manifest`` (images under ``images``, default the run's image directory)."""
+    """Metrics (see :func:`compute_metrics`) of a run's ``best``/``last`` checkpoint (or of a
+    checkpoint file passed as ``run_dir``) on the run's test manifest or on ``manifest`` (images
+    under ``images``, default the run's image directory)."""
     run_dir = Path(run_dir)
-    model, cfg, state = load_model(run_dir / "checkpoints" / f"{checkpoint}.pt")
+    model, cfg, state = load_model(_checkpoint_file(run_dir, checkpoint))
     manifest = manifest or cfg.data.test
     if not manifest:
         raise IaaError(f"{run_dir}: the run has no test manifest; pass --manifest")
@@ -253,7 +258,7 @@ def evaluate_tid(run_dir: str | os.PathLike, tid_root: str | os.PathLike, *,
     classifiers: the aesthetic probability) against the MOS of a TID2013-format set."""
     from .data.synth_tid import read_tid
 
-    model, cfg, state = load_model(Path(run_dir) / "checkpoints" / f"{checkpoint}.pt")
+    model, cfg, state = load_model(_checkpoint_file(Path(run_dir), checkpoint))
     tid = read_tid(tid_root)
     pred, n_skipped = predict_files(list(tid["path"]), model, cfg, batch_size=batch_size,
                                     device=device)

@@ -111,6 +111,9 @@ def test_evaluate_on_another_manifest_counts_skipped_images(saf_run, data, tmp_p
     m = evaluate_run(saf_run.dir, manifest=data["train"], images=images, checkpoint="last")
     assert m["n_images"] == len(train) - 1 and m["n_skipped"] == 1
     assert m["checkpoint"] == "last" and -1 <= m["srcc_mean"] <= 1
+    from_file = evaluate_run(saf_run.dir / "checkpoints" / "last.pt", manifest=data["train"],
+                             images=images)
+    assert from_file["srcc_mean"] == m["srcc_mean"] and from_file["n_skipped"] == 1
 
 
 @pytest.fixture
