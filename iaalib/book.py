@@ -759,6 +759,11 @@ def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
                 log.warning("%s needs %s, which has not run successfully in profile %r; "
                             "add it to --only if %s fails", nb.name, dep.name, profile, nb.name)
 
+    ava_txt = cfg["common"].get("ava_txt")
+    if selected and ava_txt and not Path(str(ava_txt)).expanduser().is_file():
+        line = _yaml_key_lines(Path(cfg["_path"]).read_text(encoding="utf-8")).get(("common", "ava_txt"))
+        raise DataFormatError(cfg["_path"], line, f"ava_txt {ava_txt} does not exist: edit the "
+                              "profile to point at your AVA.txt (book chapter 'Reproducing on real AVA')")
     t0 = time.perf_counter()
     record["data"] = ensure_profile_data(cfg["common"]) if selected else {}
     record["data_seconds"] = round(time.perf_counter() - t0, 3)

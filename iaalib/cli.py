@@ -119,11 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(handler=_lazy("iaalib.evaluate:main_score"))
 
     # ---------------------------------------------------------------- the book
-    b = sub.add_parser("book", help="execute the notebooks with papermill and build the Jupyter Book")
-    b.add_argument("--profile", default="demo", help="notebooks/params/<profile>.yaml (smoke|demo|ava)")
-    b.add_argument("--only", nargs="+", metavar="NB", help="run only these notebooks (names or numbers)")
-    b.add_argument("--out", default="_build", help="output folder")
-    b.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    b = sub.add_parser("book", help="execute the notebooks with papermill and build the Jupyter Book",
+                       description="Generate the profile's SynthAVA/SynthTID if missing, execute "
+                       "notebooks/NN_*.ipynb with papermill in order into OUT/executed/<profile>/, "
+                       "build the HTML book with Jupyter Book 1 into OUT/html/ and write "
+                       "OUT/book-run.json. Stops at the first failing cell, naming notebook and cell.")
+    b.add_argument("--profile", default="demo",
+                   help="notebooks/params/<profile>.yaml: smoke (CI, seconds), demo (default: CPU, "
+                   "about ten minutes), ava (real AVA, GPU; edit its paths first)")
+    b.add_argument("--only", nargs="+", metavar="NB",
+                   help="execute only these notebooks (numbers like 1 or 01, or names like 01_dataset); "
+                   "the book still shows the other chapters from earlier runs or as 'not run'")
+    b.add_argument("--out", default="_build",
+                   help="output folder: executed/<profile>/, html/, book-run.json (default: _build)")
+    b.add_argument("--no-html", action="store_true", help="execute the notebooks only, no HTML build")
     b.set_defaults(handler=_lazy("iaalib.book:main_book"))
     return p
 

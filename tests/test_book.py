@@ -224,8 +224,10 @@ def tiny_book(tmp_path):
               new_code_cell("print('never')"))
     params = tmp_path / "params"
     params.mkdir()
-    # A non-empty ava_txt makes the pipeline skip SynthAVA generation.
-    (params / "t.yaml").write_text("common:\n  ava_txt: unused\n  x: 7\n02_bad:\n  y: 3\n  typo: 1\n")
+    # A real-data profile (ava_txt set) makes the pipeline skip SynthAVA generation.
+    (tmp_path / "AVA.txt").write_text("")
+    (params / "t.yaml").write_text(f"common:\n  ava_txt: {tmp_path / 'AVA.txt'}\n  x: 7\n"
+                                   "02_bad:\n  y: 3\n  typo: 1\n")
     return nbdir, params, tmp_path / "out"
 
 
@@ -263,6 +265,13 @@ def test_run_book_stops_on_failure_and_records_it(tiny_book, caplog):
     by_name = {e["name"]: e for e in record["notebooks"]}
     assert record["status"] == "ok" and by_name["01_ok"]["executed_this_run"]
     assert by_name["02_bad"] == {**by_name["02_bad"], "executed_this_run": False, "status": "failed"}
+
+
+def test_run_book_rejects_a_missing_real_label_file_before_running(tmp_path):
+    params = _profile(tmp_path, "common:\n  seed: 0\n  ava_txt: /nowhere/AVA.txt\n", "real")
+    with pytest.raises(DataFormatError, match=r"real\.yaml:3: ava_txt /nowhere/AVA\.txt does not exist"):
+        book.run_book("real", out=tmp_path / "out", html=False, params_dir=params)
+    assert not (tmp_path / "out" / "executed" / "real" / "status.json").exists()
 
 
 # ----------------------------------------------------------------------------- the whole smoke book
