@@ -9,6 +9,10 @@ Columns of a predictions frame: ``index, image_id``; for distribution models (SA
 ``p1..p10``, ``mean``, ``sd``; for Kao's classifiers ``pred_label`` (``mean``/``sd`` are NaN);
 for all ``p_high``; ``pred_tag_<id>`` (sigmoid of the tag logits) for multi-task models; ground
 truth ``gt_mean, gt_sd, gt_label, gt_p1..gt_p10, gt_tag_<id>``.
+
+**Choice:** the aesthetic probability ``p_high`` of a distribution model is its mass on scores
+6..10 (Kao's classifiers: the softmax probability of the "high" class), so ``srcc_p_high`` and
+``iaa score`` rankings exist for every family.
 """
 from __future__ import annotations
 
