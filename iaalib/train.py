@@ -193,6 +193,8 @@ class Trainer:
         _seed_everything(cfg.seed)
 
         self.train_set = build_dataset(cfg, cfg.data.train, train=True)
+        if len(self.train_set) == 0:
+            raise IaaError(f"{cfg.data.train}: the training manifest has no images")
         self.tag_columns = list(self.train_set.tag_columns)
         self.val_set = (build_dataset(cfg, cfg.data.val, train=False, tag_columns=self.tag_columns)
                         if cfg.data.val else None)
