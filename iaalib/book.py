@@ -99,12 +99,13 @@ class DatasetPaths:
 
 def resolve_dataset(*, ava_txt: str = "", tags_txt: str = "", image_dir: str = "",
                     synth_n: int = 3000, synth_short_edge: int = 128,
-                    synth_seed: int = 0) -> DatasetPaths:
+                    synth_seed: int = 0, generate: bool = False) -> DatasetPaths:
     """The dataset a notebook uses: the real ``ava_txt`` when given, else the profile's SynthAVA.
 
     With a real ``AVA.txt``, ``tags.txt``/``challenges.txt`` default to the same folder and the
-    images to ``<folder>/images``. Raises :class:`IaaError` naming the missing file and how to
-    get it.
+    images to ``<folder>/images``. ``generate=True`` generates a missing SynthAVA (so a notebook
+    runs top to bottom on a fresh machine; ``iaa book`` has generated it already). Raises
+    :class:`IaaError` naming the missing file and how to get it.
     """
     if ava_txt:
         label = Path(ava_txt).expanduser()
@@ -120,6 +121,10 @@ def resolve_dataset(*, ava_txt: str = "", tags_txt: str = "", image_dir: str = "
                             images if images.is_dir() else None, synthetic=False)
     d = synth_ava_dir(synth_n, synth_short_edge, synth_seed)
     label = d / "AVA.txt"
+    if generate:
+        from .data.synth import generate_synth_ava
+
+        generate_synth_ava(d, n=synth_n, seed=synth_seed, short_edge=synth_short_edge)
     if not label.is_file():
         raise IaaError(f"{label}: SynthAVA not generated yet; run `iaa book` (it generates it) or "
                        f"`iaa data synth --out {d} --n {synth_n} --short-edge {synth_short_edge} "

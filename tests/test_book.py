@@ -59,6 +59,9 @@ def test_resolve_dataset_errors_name_the_missing_file(monkeypatch, tmp_path):
         book.resolve_dataset(synth_n=10)
     with pytest.raises(IaaError, match=re.escape(str(tmp_path / "AVA.txt"))):
         book.resolve_dataset(ava_txt=str(tmp_path / "AVA.txt"))
+    made = book.resolve_dataset(synth_n=40, synth_short_edge=32, synth_seed=2, generate=True)
+    assert made.synthetic and made.ava_txt == book.synth_ava_dir(40, 32, 2) / "AVA.txt"
+    assert len(made.ava_txt.read_text().splitlines()) == 40 and made.image_dir.is_dir()
     (tmp_path / "AVA.txt").write_text("")
     (tmp_path / "tags.txt").write_text("")
     d = book.resolve_dataset(ava_txt=str(tmp_path / "AVA.txt"))
