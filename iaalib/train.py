@@ -432,7 +432,14 @@ class Trainer:
         totals = all_reduce_sum([run["sums"][k] for k in keys] + [run["n"], run["skipped"]],
                                 self.dinfo)
         n, skipped = totals[len(keys)], totals[len(keys) + 1]
-        train_losses = {k: (totals[i] / n if n else None) for i, k in enumerate(keys)}
+        if n == 0:
+            raise IaaError(f"epoch {epoch + 1}: every training image was skipped ({int(skipped)} "
+                           f"unreadable, missing or too small; see the warnings) — check "
+                           f"data.image_dir={cfg.data.image_dir} and {cfg.data.train}")
+        if skipped and self.dinfo.is_main:
+            log.warning("epoch %d: skipped %d of %d training images (logged above)", epoch + 1,
+                        int(skipped), int(n + skipped))
+        train_losses = {k: totals[i] / n for i, k in enumerate(keys)}
         lam = self.current_lambda()
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:

@@ -244,3 +244,20 @@ def test_cpu_threads_are_shared_between_local_ranks():
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.set_num_threads(before)
+
+
+def test_bad_images_are_skipped_and_counted_but_an_epoch_without_images_is_an_error(data, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    train = pd.read_csv(data["train"])
+    for k, image_id in enumerate(train["image_id"]):
+        src = data["images"] / f"{image_id}.jpg"
+        (images / src.name).write_bytes(src.read_bytes()[:200] if k < 3 else src.read_bytes())
+    cfg = tiny_config({**data, "images": images}, family="nima", epochs=1, val=False)
+    cfg = cfg.with_overrides({"data.test": None})
+    run = T.train(cfg, out=tmp_path / "some-bad")
+    assert run.history[0]["n_skipped"] == 3 and run.history[0]["n_images"] == len(train) - 3
+    cfg = cfg.with_overrides({"data.image_dir": str(tmp_path / "nowhere")})
+    with pytest.raises(IaaError, match="every training image was skipped"):
+        T.train(cfg, out=tmp_path / "all-bad")
+    assert read_json(tmp_path / "all-bad" / "run.json")["status"] == "failed"
