@@ -286,7 +286,7 @@ class Trainer:
         save_checkpoint(ckpt_dir / "last.pt", state)
         if best:
             save_checkpoint(ckpt_dir / "best.pt", state)
-        log.info("checkpoint saved: epoch=%d batch=%d step=%d%s", state["epoch"], state["batch"],
+        log.debug("checkpoint saved: epoch=%d batch=%d step=%d%s", state["epoch"], state["batch"],
                  state["step"], " (best)" if best else "")
 
     # ------------------------------------------------------------------ MTRL (Kao Eq. 11)

@@ -76,7 +76,8 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(data, reference, tmp
     cfg.save(cfg_file)
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "iaalib.cli", "train", "--config", str(cfg_file),
+    proc = subprocess.Popen([sys.executable, "-m", "iaalib.cli", "-v", "train", "--config",
+                             str(cfg_file),
                              "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             text=True, env=env)
     killed_after = None

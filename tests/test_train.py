@@ -195,7 +195,7 @@ def test_nima_loss_is_the_per_sample_emd(data):
 
 def test_checkpoints_every_n_steps_and_every_epoch_hold_the_resume_state(data, tmp_path, caplog):
     import logging
-    caplog.set_level(logging.INFO, logger="iaalib.train")
+    caplog.set_level(logging.DEBUG, logger="iaalib.train")
     cfg = tiny_config(data, family="mtcnn1", epochs=2, checkpoint_every=2, val=False,
                       optim={"schedule": "step", "step_size": 1, "gamma": 0.5})
     run = T.train(cfg, out=tmp_path / "ck")
