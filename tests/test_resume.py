@@ -26,11 +26,12 @@ def data(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny"), n=96)  # 48 train: 6 steps/epoch
 
 
-def _config(data):
+def _config(data, num_workers=0):
     # dropout 0.5: the torch RNG state must be restored exactly for the results to match
-    return tiny_config(data, family="mtcnn1", epochs=3, checkpoint_every=1,
-                       model={"family": "mtcnn1", "width_mult": 0.125, "fc_dim": 32,
-                              "dropout": 0.5})
+    cfg = tiny_config(data, family="mtcnn1", epochs=3, checkpoint_every=1,
+                      model={"family": "mtcnn1", "width_mult": 0.125, "fc_dim": 32,
+                             "dropout": 0.5})
+    return cfg.with_overrides({"data.num_workers": num_workers})
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,11 @@ def _assert_same_results(run_dir: Path, ref_dir: Path) -> None:
     assert all((a[k] == b[k]).all() for k in b)
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(data, reference, tmp_path, monkeypatch):
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_interrupted_then_resumed_equals_uninterrupted(data, reference, tmp_path, monkeypatch,
+                                                       num_workers):
+    # with 2 loader workers too: augmentation is a function of (seed, epoch, index), so the
+    # reference (no workers; num_workers is not part of the config hash) is matched exactly
     real_save = T.save_checkpoint
 
     def save_then_die(path, state):
@@ -59,10 +64,10 @@ def test_interrupted_then_resumed_equals_uninterrupted(data, reference, tmp_path
     monkeypatch.setattr(T, "save_checkpoint", save_then_die)
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        T.train(_config(data), out=out)
+        T.train(_config(data, num_workers), out=out)
     assert read_json(out / "run.json")["status"] == "failed"
     monkeypatch.setattr(T, "save_checkpoint", real_save)
-    resumed = T.train(_config(data), out=out)
+    resumed = T.train(_config(data, num_workers), out=out)
     rec = resumed.record
     assert rec["status"] == "finished"
     assert [(r["epoch"], r["batch"], r["step"]) for r in rec["resumed"]] == [(1, 2, 8)]
