@@ -150,16 +150,18 @@ def test_finetune_replaces_layers_1_to_6_with_the_backbone(tmp_path):
         mtcnn.mtcnn_finetune("vgg16")  # weights is an explicit, required choice
 
 
-def test_demo_size_model_trains_a_step():
+def test_demo_size_model_fits_a_fixed_batch():
+    """Both tasks learn: on a fixed batch the aesthetic CE and the tag BCE fall (no dropout)."""
     torch.manual_seed(0)
-    model = mtcnn.mtcnn1(width_mult=0.25, fc_dim=128, batch_norm=True)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x, label, tags = _batch(b=16, hw=(96, 96))
-    losses = []
-    for _ in range(15):
-        loss = kao_multitask_loss(model(x), label, tags, lam=1 / 29)["total"]
+    model = mtcnn.mtcnn1(width_mult=0.25, fc_dim=128, batch_norm=True, dropout=0.0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, label, tags = _batch(b=8, hw=(96, 96))
+    history = []
+    for _ in range(12):
+        terms = kao_multitask_loss(model(x), label, tags, lam=1 / 29)
         opt.zero_grad()
-        loss.backward()
+        terms["total"].backward()
         opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]  # can fit a fixed batch
+        history.append({k: v.item() for k, v in terms.items()})
+    assert history[-1]["aesthetic"] < 0.2 * history[0]["aesthetic"]
+    assert history[-1]["semantic"] < 0.85 * history[0]["semantic"]

@@ -107,21 +107,24 @@ class FCFusion(nn.Module):
 def vgg16_decoder(in_channels: int, num_upsamplings: int, width_mult: float = 1.0) -> nn.Sequential:
     """Decoder mirroring VGG16's pooling stages (Fig. "Architecture of decoder").
 
-    **Choice:** one stage per encoder max-pool, from deep to shallow: nearest 2× upsampling,
-    3×3 conv to the width VGG16 has at that resolution (512, 256, 128, 64 …), batch norm, ReLU;
-    then a 3×3 conv to 3 channels with no activation (targets are normalised pixels).
+    **Choice:** one 2× upsampling stage per encoder max-pool, from deep to shallow: nearest
+    upsampling, a 3×3 conv to the width VGG16 has at that resolution (512, 256, 128 …), batch norm,
+    ReLU; the last stage (back to full resolution, where VGG16's first conv reads the 3 colour
+    channels) is a 2×2 stride-2 transposed conv to 3 channels with no activation (targets are
+    normalised pixels). A 3×3 conv at full resolution instead would cost more than the rest of
+    the decoder on a CPU.
     """
     # VGG16's width at resolution 1/2^s, s = 0..4: 64, 128, 256, 512, 512
     by_scale = [scaled_channels(c, width_mult) for c in VGG16_BLOCK_WIDTHS]
     layers: list[nn.Module] = []
     c = in_channels
-    for s in reversed(range(num_upsamplings)):
+    for s in reversed(range(1, num_upsamplings)):
         out = by_scale[min(s, 4)]
         layers += [nn.Upsample(scale_factor=2, mode="nearest"),
                    nn.Conv2d(c, out, kernel_size=3, padding=1, bias=False),
                    nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
         c = out
-    layers.append(nn.Conv2d(c, 3, kernel_size=3, padding=1))
+    layers.append(nn.ConvTranspose2d(c, 3, kernel_size=2, stride=2))
     return nn.Sequential(*layers)
 
 
