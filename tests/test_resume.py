@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import iaalib.train as T
@@ -26,17 +27,37 @@ def data(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny"), n=96)  # 48 train: 6 steps/epoch
 
 
-def _config(data, num_workers=0):
+def _config(data, variant="mtcnn1", num_workers=0):
     # dropout 0.5: the torch RNG state must be restored exactly for the results to match
-    cfg = tiny_config(data, family="mtcnn1", epochs=3, checkpoint_every=1,
-                      model={"family": "mtcnn1", "width_mult": 0.125, "fc_dim": 32,
-                             "dropout": 0.5})
+    kao_model = {"family": "mtcnn1", "width_mult": 0.125, "fc_dim": 32, "dropout": 0.5}
+    if variant == "mtcnn1":
+        cfg = tiny_config(data, family="mtcnn1", epochs=3, checkpoint_every=1, model=kao_model)
+    elif variant == "mtrl":  # Ω updates every 2 steps, λ → 0 after epoch 2, step lr schedule
+        cfg = tiny_config(data, family="mtcnn1", epochs=3, checkpoint_every=1, model=kao_model,
+                          loss={"lam": 1, "mtrl": {"enabled": True, "update_unit": "step",
+                                                   "update_every": 2},
+                                "semantic_early_stop": {"enabled": True, "min_delta": 1.0}},
+                          optim={"schedule": "step", "step_size": 1, "gamma": 0.5})
+    else:  # SAF: aspect-ratio buckets, batch norm in the decoder
+        cfg = tiny_config(data, family="saf", epochs=3, checkpoint_every=1)
     return cfg.with_overrides({"data.num_workers": num_workers})
 
 
 @pytest.fixture(scope="module")
-def reference(data, tmp_path_factory):
-    return T.train(_config(data), out=tmp_path_factory.mktemp("ref") / "run")
+def references(data, tmp_path_factory):
+    cache = {}
+
+    def get(variant):
+        if variant not in cache:
+            cache[variant] = T.train(_config(data, variant),
+                                     out=tmp_path_factory.mktemp("ref") / variant)
+        return cache[variant]
+    return get
+
+
+@pytest.fixture(scope="module")
+def reference(references):
+    return references("mtcnn1")
 
 
 def _assert_same_results(run_dir: Path, ref_dir: Path) -> None:
@@ -49,11 +70,13 @@ def _assert_same_results(run_dir: Path, ref_dir: Path) -> None:
     assert all((a[k] == b[k]).all() for k in b)
 
 
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_interrupted_then_resumed_equals_uninterrupted(data, reference, tmp_path, monkeypatch,
-                                                       num_workers):
+@pytest.mark.parametrize("variant, num_workers", [("mtcnn1", 0), ("mtcnn1", 2), ("mtrl", 0),
+                                                   ("saf", 0)])
+def test_interrupted_then_resumed_equals_uninterrupted(data, references, tmp_path, monkeypatch,
+                                                       variant, num_workers):
     # with 2 loader workers too: augmentation is a function of (seed, epoch, index), so the
     # reference (no workers; num_workers is not part of the config hash) is matched exactly
+    reference = references(variant)
     real_save = T.save_checkpoint
 
     def save_then_die(path, state):
@@ -64,14 +87,17 @@ def test_interrupted_then_resumed_equals_uninterrupted(data, reference, tmp_path
     monkeypatch.setattr(T, "save_checkpoint", save_then_die)
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        T.train(_config(data, num_workers), out=out)
+        T.train(_config(data, variant, num_workers), out=out)
     assert read_json(out / "run.json")["status"] == "failed"
     monkeypatch.setattr(T, "save_checkpoint", real_save)
-    resumed = T.train(_config(data, num_workers), out=out)
+    resumed = T.train(_config(data, variant, num_workers), out=out)
     rec = resumed.record
     assert rec["status"] == "finished"
     assert [(r["epoch"], r["batch"], r["step"]) for r in rec["resumed"]] == [(1, 2, 8)]
     _assert_same_results(out, reference.dir)
+    if variant == "mtrl":
+        np.testing.assert_array_equal(resumed.omega(), reference.omega())
+        assert [h["lam"] for h in resumed.history] == [1.0, 1.0, 0.0]
 
 
 @pytest.mark.slow
