@@ -261,3 +261,25 @@ def test_bad_images_are_skipped_and_counted_but_an_epoch_without_images_is_an_er
     with pytest.raises(IaaError, match="every training image was skipped"):
         T.train(cfg, out=tmp_path / "all-bad")
     assert read_json(tmp_path / "all-bad" / "run.json")["status"] == "failed"
+
+
+def test_code_revision_falls_back_to_the_package_version_outside_git(monkeypatch):
+    import subprocess
+
+    from iaalib import __version__, runrecord
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    runrecord.code_revision.cache_clear()
+    monkeypatch.setattr(subprocess, "run", no_git)
+    try:
+        assert runrecord.code_revision() == {"git_revision": None, "dirty": None,
+                                             "iaalib_version": __version__}
+    finally:
+        runrecord.code_revision.cache_clear()
+    monkeypatch.undo()
+    rev = runrecord.code_revision()
+    assert rev["iaalib_version"] == __version__
+    if rev["git_revision"] is not None:  # a git checkout: a full commit hash and a dirty flag
+        assert len(rev["git_revision"]) == 40 and isinstance(rev["dirty"], bool)
