@@ -351,3 +351,13 @@ def test_motifs_differ_between_tags():
     assert feats[7][2] > feats[7][0] + 30           # Sky: blue
     assert feats[15][1] > feats[15][2] + 20         # Nature: green
     assert np.ptp(feats[21]) < 1.0                  # Black and White: grey
+
+
+def test_label_modules_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, iaalib.data.synth, iaalib.data.synth_tid, iaalib.data.real_stats; "
+            "print('torch' in sys.modules, 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
