@@ -79,3 +79,29 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def init_weights_from(model: torch.nn.Module, source: str | os.PathLike) -> dict[str, Any]:
+    """Copy into ``model`` every parameter/buffer of another run whose name and shape match.
+
+    ``source`` is a checkpoint file or a run directory (its ``checkpoints/best.pt``). Used to
+    fine-tune an AVA-trained network on another dataset (Kao et al. Sec. III-E, Table V). Returns
+    ``{"checkpoint", "sha256", "copied": [...], "skipped": [...]}``; raises CheckpointError when
+    nothing matches (a wrong source must not silently train from scratch).
+    """
+    from ._io import sha256_file
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / "checkpoints" / "best.pt"
+    state = load_checkpoint(path)["model"]
+    own = model.state_dict()
+    copied = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+    if not copied:
+        raise CheckpointError(f"{path}: no parameter matches the model by name and shape; "
+                              "is it a checkpoint of the same model family?")
+    own.update({k: state[k] for k in copied})
+    model.load_state_dict(own)
+    skipped = sorted(set(own) - set(copied))
+    return {"checkpoint": os.fspath(path), "sha256": sha256_file(path), "copied": len(copied),
+            "skipped": skipped}

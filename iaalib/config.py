@@ -64,6 +64,12 @@ class ModelConfig:
 
     ``num_tags=None`` takes M from the training manifest's ``tag_<id>`` columns. ``options`` are
     extra keyword arguments for the family's builder (explicit, printed in config.yaml).
+
+    ``init_from`` (a checkpoint file or a run directory, whose best checkpoint is used) starts
+    training from another run's weights: Kao et al. Sec. III-E / Table V fine-tune an AVA-trained
+    (multi-task or single-task) network on a dataset with aesthetic labels only. **Choice:** every
+    parameter whose name and shape match is copied; the others (e.g. the 29-tag head when the
+    target has no tags) keep their fresh initialisation, and the run record lists them.
     """
     family: str = "mtcnn1"
     backbone: str | None = None
@@ -78,6 +84,7 @@ class ModelConfig:
     decoder: bool = True
     dropout: float | None = None
     options: dict = field(default_factory=dict)
+    init_from: str | None = None
 
 
 @dataclass
@@ -191,6 +198,11 @@ class ExperimentConfig:
                 if not os.path.isabs(v):
                     v = os.path.join(base_dir if base_dir is not None else os.getcwd(), v)
                 setattr(cfg.data, name, os.path.normpath(v))
+        if cfg.model.init_from:
+            v = os.path.expanduser(cfg.model.init_from)
+            if not os.path.isabs(v):
+                v = os.path.join(base_dir if base_dir is not None else os.getcwd(), v)
+            cfg.model.init_from = os.path.normpath(v)
         cfg.validate(source=source, lines=lines or {})
         return cfg
 
@@ -311,7 +323,8 @@ def resolve_lambda(lam: float | int | str, num_tags: int) -> float:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)?/M", s)
     if m:
         if num_tags <= 0:
-            raise ValueError(f"λ={lam!r} needs M > 0 semantic tags")
+            raise ValueError(f"λ={lam!r} needs M > 0 semantic tags, but the training manifest has "
+                             "no tag_<id> columns (aesthetic-only data: set loss.lam: 0)")
         return float(m.group(1) or 1) / num_tags
     try:
         return float(Fraction(s))
@@ -337,8 +350,9 @@ def build_model(model_cfg: ModelConfig, *, num_tags: int | None = None):
         if m.family == "nima":
             raise IaaError("model.fc_dim: NIMA has no hidden FC layer (leave it null)")
         opts["regressor_hidden" if m.family == "saf" else "fc_dim"] = m.fc_dim
-    if m.family in KAO_FAMILIES and not tags:
-        raise IaaError(f"model {m.family!r} needs M > 0 semantic tags (manifest tag_<id> columns)")
+    if m.family in KAO_FAMILIES and tags is None:
+        raise IaaError(f"model {m.family!r} needs M, the number of semantic tags (manifest "
+                       "tag_<id> columns; M = 0 is the single-task STCNN on aesthetic-only data)")
     if m.family == "mtcnn1":
         return mtcnn.mtcnn1(num_tags=tags, num_classes=m.num_classes, width_mult=m.width_mult, **opts)
     elif m.family == "mtcnn2":

@@ -191,7 +191,7 @@ def load_model(checkpoint: str | os.PathLike) -> tuple[torch.nn.Module, Experime
         path = path / "checkpoints" / "best.pt"
     state = load_checkpoint(path)
     cfg = ExperimentConfig.from_dict(state["config"])
-    model = build_model(cfg.model, num_tags=len(state.get("tag_columns", [])) or None)
+    model = build_model(cfg.model, num_tags=len(state.get("tag_columns", [])))
     model.load_state_dict(state["model"])
     model.eval()
     return model, cfg, state

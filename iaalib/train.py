@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 
 from . import losses
 from ._io import atomic_write, read_json, write_json
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (init_weights_from, load_checkpoint, rng_state, save_checkpoint,
+                         set_rng_state)
 from .config import ExperimentConfig, OptimConfig, build_model, resolve_lambda
 from .device import configure_torch, select_device, use_amp
 from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier,
@@ -199,7 +200,10 @@ class Trainer:
         self.val_set = (build_dataset(cfg, cfg.data.val, train=False, tag_columns=self.tag_columns)
                         if cfg.data.val else None)
         self.num_tags = len(self.tag_columns)
-        self.model = build_model(cfg.model, num_tags=self.num_tags or None).to(self.device)
+        self.model = build_model(cfg.model, num_tags=self.num_tags)
+        self.init_report = (init_weights_from(self.model, cfg.model.init_from)
+                            if cfg.model.init_from else None)
+        self.model = self.model.to(self.device)
         if self.amp:
             self.model = self.model.to(memory_format=torch.channels_last)
         if dinfo.enabled:
@@ -242,7 +246,10 @@ class Trainer:
         elif self.dinfo.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.yaml")
-            write_json(self.run_dir / "run.json", new_record(cfg, world_size=self.dinfo.world_size))
+            record = new_record(cfg, world_size=self.dinfo.world_size)
+            if self.init_report is not None:
+                record["init_from"] = self.init_report
+            write_json(self.run_dir / "run.json", record)
         barrier(self.dinfo)
 
     def _restore(self, path: Path) -> None:

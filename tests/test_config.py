@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from iaalib.config import (FAMILIES, ExperimentConfig, ModelConfig, build_model, resolve_lambda)
+from iaalib.config import FAMILIES, ExperimentConfig, ModelConfig, build_model, resolve_lambda
 from iaalib.errors import DataFormatError, IaaError
 
 
@@ -126,9 +126,13 @@ def test_build_model_every_family_returns_the_contract_outputs(family):
         assert ("aux_aesthetic_logits" in out) == (family == "mtcnn_enhanced")
 
 
-def test_kao_models_need_tags():
+def test_kao_models_need_m_but_m_zero_is_the_stcnn():
     with pytest.raises(IaaError, match="semantic tags"):
-        build_model(ModelConfig(family="mtcnn1"), num_tags=0)
+        build_model(ModelConfig(family="mtcnn1"))  # M unknown
+    stcnn = build_model(ModelConfig(family="mtcnn1", width_mult=0.125, fc_dim=8), num_tags=0)
+    assert stcnn.task_weights().shape == (8, 2)  # only the aesthetic columns W_a
+    with pytest.raises(ValueError, match="set loss.lam: 0"):
+        resolve_lambda("1/M", 0)
 
 
 def test_relative_paths_in_a_dict_resolve_against_the_current_directory(tmp_path, monkeypatch):
