@@ -227,7 +227,10 @@ def waves(c: Canvas, rng, n=4, freq=(1.0, 3.0), stretch=(1.0, 1.0)):
     t = np.zeros((c.h, c.w))
     for _ in range(n):
         f, th, ph = rng.uniform(*freq), rng.uniform(0, TAU), rng.uniform(0, TAU)
-        t += np.sin(TAU * f * (np.cos(th) * c.x * stretch[0] + np.sin(th) * c.y * stretch[1]) + ph)
+        ax = TAU * f * np.cos(th) * stretch[0] * c.x          # [1, W]
+        by = TAU * f * np.sin(th) * stretch[1] * c.y + ph     # [H, 1]
+        t += np.sin(ax) * np.cos(by)                          # sin(ax + by), separably: only
+        t += np.cos(ax) * np.sin(by)                          # 1-D trigonometry
     return t / np.sqrt(n / 2.0)
 
 

@@ -368,23 +368,36 @@ def develop(bg: np.ndarray, fg: np.ndarray, alpha: np.ndarray, lat: dict, *, gre
     if lat["dof"] > 0:
         sigma = DOF_SIGMA * lat["dof"] * short
         bg = ndimage.gaussian_filter(bg, sigma=(sigma, sigma, 0), mode="reflect", truncate=3.0)
-    img = bg * (1.0 - alpha[..., None]) + fg
+    img = bg * (1.0 - alpha[..., None])
+    img += fg
     if lat["blur"] > 0:
         sigma = BLUR_SIGMA * lat["blur"] * short
         img = ndimage.gaussian_filter(img, sigma=(sigma, sigma, 0), mode="reflect", truncate=3.0)
-    img = np.clip(img, 0.0, 1.0)
-    img = np.sqrt(np.minimum(img * img * 2.0 ** lat["exposure"], 1.0))
-    lum = (0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2])[..., None]
+    np.clip(img, 0.0, 1.0, out=img)
+    img *= img                                     # to linear light (gamma 2) ...
+    img *= 2.0 ** lat["exposure"]
+    np.minimum(img, 1.0, out=img)
+    np.sqrt(img, out=img)                          # ... and back
+    lum = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
     mean_lum = lum.mean()
-    img = mean_lum + (img - mean_lum) * 2.0 ** lat["contrast"]
-    lum = mean_lum + (lum - mean_lum) * 2.0 ** lat["contrast"]
-    chroma = 0.0 if greyscale else 2.0 ** lat["saturation"]
-    img = lum + (img - lum) * chroma
+    gain = 2.0 ** lat["contrast"]
+    img -= mean_lum
+    img *= gain
+    img += mean_lum
+    lum -= mean_lum
+    lum *= gain
+    lum += mean_lum
+    img -= lum[..., None]
+    img *= 0.0 if greyscale else 2.0 ** lat["saturation"]
+    img += lum[..., None]
     sigma_n = NOISE_SIGMA * lat["noise"]
     if sigma_n > 0:
         z = rng.standard_normal((h, w, 4), dtype=np.float32)
-        img = img + sigma_n * (0.8 * z[..., :1] + (0.0 if greyscale else 0.45) * z[..., 1:])
-    return np.floor(np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        img += sigma_n * (0.8 * z[..., :1] + (0.0 if greyscale else 0.45) * z[..., 1:])
+    img *= 255.0
+    img += 0.5
+    np.clip(img, 0.5, 255.5, out=img)              # then truncation = floor(clip(x, 0, 1)·255 + 0.5)
+    return img.astype(np.uint8)
 
 
 def measure(img: np.ndarray) -> dict:
