@@ -98,10 +98,11 @@ def test_enhanced_aux_supervision_only_trains_conv1_2_and_its_head():
     assert len(conv_weights) == 2  # conv1, conv2 (Θ1)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
 @pytest.mark.parametrize("builder", BUILDERS)
-def test_full_loss_reaches_every_parameter(builder):
+def test_full_loss_reaches_every_parameter(builder, batch_norm):
     torch.manual_seed(0)
-    model = builder(batch_norm=True, **SMALL)
+    model = builder(batch_norm=batch_norm, **SMALL)
     x, label, tags = _batch(b=8)
     reached = _grad_reach(model, kao_multitask_loss(model(x), label, tags, lam=1 / 29)["total"])
     missing = [n for n, _ in model.named_parameters() if n not in reached]
