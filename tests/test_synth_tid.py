@@ -207,3 +207,10 @@ def test_synth_tid_mos_resembles_real_tid2013(ava, tmp_path):
     real_levels = real.groupby("level")["mos"].mean().to_numpy()
     ours_levels = ours.groupby("level")["mos"].mean().to_numpy()
     assert np.abs(ours_levels - real_levels).max() < 0.8
+
+
+def test_read_tid_accepts_a_byte_order_mark_and_crlf(tmp_path):
+    root = make_tid(tmp_path / "t", [], ["i01_01_1.bmp"])
+    (root / "mos_with_names.txt").write_bytes(b"\xef\xbb\xbf5.51429 i01_01_1.bmp\r\n")
+    df = synth_tid.read_tid(root)
+    assert df["mos"].tolist() == [5.51429] and df["name"].tolist() == ["i01_01_1.bmp"]

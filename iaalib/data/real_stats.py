@@ -66,7 +66,7 @@ def find_label_file(path, shared_parts: tuple[str, ...], package_csv: str, what:
 
 
 def _read_csv(path: Path, header: list[str]) -> pd.DataFrame:
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         first = fh.readline().rstrip("\r\n").split(",")
     if first != header:
         raise DataFormatError(path, 1, f"expected header {','.join(header)!r}, got {','.join(first)!r}")

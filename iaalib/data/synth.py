@@ -35,7 +35,11 @@ depend on the number of worker processes; rendering uses float64 elementwise num
 for the same numpy / SciPy / Pillow (libjpeg) versions. Image ids are a seeded, sorted sample of
 1..999,999 (AVA's ids lie in the same range); **Choice:** they are not meant to match real AVA ids.
 
-**Choice:** the streams used here are 1–6; SynthTID draws its references from other streams
+Rendering runs in ``workers`` processes started with the ``spawn`` method (safe in notebooks that
+already run torch threads); as always with ``multiprocessing``, a script that calls the generator
+with ``workers > 1`` needs an ``if __name__ == "__main__":`` guard.
+
+**Choice:** the streams used here are 1–5; SynthTID draws its references from other streams
 (:mod:`iaalib.data.synth_tid`), so a SynthTID reference is never a SynthAVA image.
 """
 from __future__ import annotations

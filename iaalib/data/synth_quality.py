@@ -10,7 +10,7 @@ latent         what the renderer does                                         me
 ``exposure``   ``EV``: linear light (gamma 2) × 2^EV, clipped (EV ∈ [-1.5, 1.5]) mean luminance
 ``contrast``   ``log2`` of the contrast gain around the mean luminance        RMS contrast
 ``saturation`` ``log2`` of the chroma gain (0 for Black and White)            colourfulness [HS03]
-``noise``      Gaussian noise, σ = 0.12 · noise (of full scale), noise ∈ [0,1] variance of Laplacian
+``noise``      Gaussian noise σ = 0.12 · noise (luma 0.8σ + chroma 0.45σ)    variance of Laplacian
 ``composition`` subject (or horizon) on a third, centred, or cut by the frame  —
 ``dof``        background blur behind a subject, σ = 0.04 · dof · short edge  —
 ``taste``      nothing: the raters' unexplained preference, N(0, 0.35²)        —
@@ -31,7 +31,11 @@ weights encode what makes a good photograph of that kind, e.g. colour does not c
 White (saturation weight 0) while contrast counts double; a blurred background is good for Macro,
 Floral and Portraiture and bad for Landscape and Architecture; Emotive images are best under-exposed;
 a motion-blurred Action shot is penalised less. So the tags genuinely carry information about how
-the same pixels are scored — the effect both papers study.
+the same pixels are scored — the effect both papers study. **Choice:** the papers model none of
+this; the tag weights (``TAG_WEIGHTS``) and the tag-dependent priors (``TAG_PRIORS``: snapshots are
+blurrier, noisier, flash-lit and badly framed, studio and advertising shots clean, macro shots have
+a blurred background, emotive shots are dark) are ours, chosen to be plausible and to make the tag
+matter; only the offsets come from the paper (Kao Fig. 9).
 
 ``Q_MEAN``/``Q_SD`` are fixed constants (the mean and SD of ``q`` over the SynthAVA prior, see
 :func:`calibrate`) chosen so that the mean scores have the marginal statistics of real AVA

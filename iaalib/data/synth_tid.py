@@ -283,7 +283,7 @@ def read_tid(root: str | os.PathLike, *, require_images: bool = True) -> pd.Data
     dist_files = _case_insensitive(dirs.get("distorted_images", root / "distorted_images"))
     ref_files = _case_insensitive(dirs.get("reference_images", root / "reference_images"))
     rows = []
-    with open(mos_path, encoding="utf-8", errors="replace") as fh:
+    with open(mos_path, encoding="utf-8-sig", errors="replace") as fh:
         for line_no, line in enumerate(fh, 1):
             parts = line.split()
             if not parts:
@@ -315,7 +315,7 @@ def read_tid(root: str | os.PathLike, *, require_images: bool = True) -> pd.Data
     std_path = entries.get("mos_std.txt")
     df["mos_std"] = np.nan
     if std_path is not None:
-        values = [v for v in Path(std_path).read_text(encoding="utf-8", errors="replace").split()]
+        values = Path(std_path).read_text(encoding="utf-8-sig", errors="replace").split()
         if len(values) != len(df):
             raise DataFormatError(std_path, None, f"{len(values)} values for {len(df)} images in {mos_path.name}")
         try:
