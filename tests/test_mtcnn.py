@@ -133,6 +133,20 @@ def test_every_model_exposes_a_consistent_W(builder):
     assert model.task_weights().shape == (64, 9)
 
 
+def test_no_tags_is_the_single_task_stcnn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = mtcnn.mtcnn1(num_tags=0, **SMALL)
+    x, label, _ = _batch(b=4, m=0)
+    out = model(x)
+    assert out["tag_logits"].shape == (4, 0) and model.task_weights().shape == (64, 2)
+    terms = kao_multitask_loss(out, label, torch.zeros(4, 0), lam=1 / 29)
+    assert terms["semantic"].item() == 0.0
+    torch.testing.assert_close(terms["total"], nn.functional.cross_entropy(out["aesthetic_logits"], label))
+
+
 def test_finetune_replaces_layers_1_to_6_with_the_backbone(tmp_path):
     from torchvision import models as tvm
 

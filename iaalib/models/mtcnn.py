@@ -25,6 +25,7 @@ input sizes work); fc5, fc6 with ``fc_dim`` units, ReLU and dropout 0.5. No LRN;
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 from torch import nn
@@ -39,6 +40,8 @@ KAO_CONV_LAYERS = ((96, 11, 4, 0, True), (256, 5, 1, 2, True), (384, 3, 1, 1, Fa
 class MTCNN(nn.Module):
     """x → ``low`` (conv1–2, Θ1) → ``shared`` (Θ2) → per-task branch → task-specific layer.
 
+    ``num_tags=0`` gives Kao's single-task STCNN (= MTCNN with λ = 0 and no semantic outputs).
+
     ``aesthetic_head`` (W_a) and ``semantic_head`` (W_s) are the task-specific layer of Eq. 10/11;
     ``aux_branch``/``aux_head`` (W'_a, Eq. 12) read the output of ``low``.
     """
@@ -52,7 +55,9 @@ class MTCNN(nn.Module):
         self.aesthetic_branch = aesthetic_branch
         self.semantic_branch = semantic_branch
         self.aesthetic_head = nn.Linear(feature_dim, num_classes)
-        self.semantic_head = nn.Linear(feature_dim, num_tags)
+        with warnings.catch_warnings():  # num_tags=0 (the single-task STCNN): an empty layer
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            self.semantic_head = nn.Linear(feature_dim, num_tags)
         self.aux_branch = aux_branch
         self.aux_head = nn.Linear(feature_dim, num_classes) if aux_branch is not None else None
 
