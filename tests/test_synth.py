@@ -115,6 +115,9 @@ def test_round_trip_through_the_ava_readers(small):
     assert meta["params"] == {"n": n, "seed": SMALL["seed"], "short_edge": 32, "jpeg_quality": 90}
     assert meta["images"]["image_id"] == df["image_id"].tolist()
     assert meta["images"]["tag1"] == df["tag1"].tolist()
+    lat = synth.read_synth_latents(small)
+    assert len(lat) == n and {"latent_mean", "blur", "composition", "sharpness", "background"} <= set(lat.columns)
+    assert np.corrcoef(lat["latent_mean"], df["mean"])[0, 1] > 0.95
 
 
 def test_images_have_the_short_edge_and_varied_aspect_ratios(small):

@@ -137,6 +137,14 @@ def test_same_arguments_same_bytes_and_skip(ava, tid, tmp_path):
     assert tree_hash(out) != tree_hash(tid)
 
 
+def test_cli(ava, tmp_path, capsys):
+    from iaalib.cli import main
+
+    assert main(["data", "synth-tid", "--out", str(tmp_path / "c"), "--synth-ava", str(ava), "--n-refs", "2"]) == 0
+    assert "70 distorted images" in capsys.readouterr().out
+    assert main(["data", "synth-tid", "--out", str(tmp_path / "d"), "--synth-ava", str(tmp_path)]) == 2
+
+
 def test_bad_arguments(ava, tmp_path):
     with pytest.raises(IaaError, match="n_refs"):
         synth_tid.generate_synth_tid(tmp_path / "t", synth_ava_dir=ava, n_refs=0)
