@@ -1,0 +1,556 @@
+"""Kao, He & Huang (MTCNN / MTRLCNN): the runs behind Tables I–V and Figs. 5, 7, 8 and 9.
+
+Every run is an :class:`~iaalib.config.ExperimentConfig` made by :func:`base_config` from a
+:class:`KaoSettings` (the profile's training settings) and what the run varies: the network, λ, δ,
+relationship learning, early stopping, the seed, the fine-tuning source. The grids (``table*_configs``,
+:func:`trunk_config`, :func:`finetune_config`, :func:`transfer_config`) all go through it, so a run
+that several tables or notebooks need (e.g. the STCNN at δ = 0: Table I's λ = 0 column, Table IV,
+and Table V's fine-tuning source) has one config hash and is trained once; :func:`run_all` hands
+each config to :func:`iaalib.train.train` (checkpoint-or-train).
+
+Grids are ``{(row, column): config}`` with the row and column names of the paper's table
+(``iaalib/studies/paper_results.yaml``), and :func:`metric_table` turns the finished runs into that
+table (accuracy in percent; ``df.attrs["runs"]`` lists the run directories for
+:func:`iaalib.studies.results.save_result_table`).
+
+The test set is always the δ = 0 test manifest (Sec. IV-A: "We set δ to 0 for the testing set
+regardless of the value of δ for the training set").
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_write, read_json
+from ..config import ExperimentConfig, resolve_lambda
+from ..errors import IaaError
+
+#: Table I's λ settings: numbers, "k/M", or "early" (λ = ``early_stop_lam`` until the semantic loss
+#: plateaus, then 0).
+LAMBDAS = (0, "1/M", "2/M", 1, "early")
+#: Table II's networks (Sec. III-D) and their column names; MTCNN #1–#3 use λ = 1/M, the enhanced
+#: MTCNN λ = 2/M (Sec. IV-C).
+ARCHITECTURES = {"mtcnn1": "MTCNN #1", "mtcnn2": "MTCNN #2", "mtcnn3": "MTCNN #3",
+                 "mtcnn_enhanced": "Enhanced MTCNN"}
+ARCHITECTURE_LAMBDA = {"mtcnn1": "1/M", "mtcnn2": "1/M", "mtcnn3": "1/M", "mtcnn_enhanced": "2/M"}
+#: Column names of the fine-tuned backbones (Table III/IV name AlexNet, VGG Net and ResNet FT).
+BACKBONE_NAMES = {"alexnet": "AlexNet FT", "vgg16": "VGG Net FT", "resnet50": "ResNet FT",
+                  "resnet18": "ResNet-18 FT", "efficientnet_lite0": "EfficientNet-Lite0 FT"}
+AESTHETIC_TASKS = ("low aesthetic", "high aesthetic")
+
+
+@dataclass(frozen=True)
+class KaoSettings:
+    """Training settings shared by every Kao run of a profile (plain values from the profile).
+
+    The paper gives the input (227×227 crops of 256×256 images, Sec. III-D) but no optimiser,
+    schedule or number of epochs. **Choice:** the defaults are the engine's (SGD, momentum 0.9,
+    lr 0.01, weight decay 5e-4 as the Gaussian priors on Θ, W; dropout 0.5; no batch norm: the
+    2015-era AlexNet-like trunk); a profile sets its own, e.g. the CPU demo trains narrow nets
+    (``width_mult``, ``fc_dim``) with batch norm, no dropout and Adam (lr 1e-3), which learn more in
+    two epochs than SGD does.
+
+    **Choice:** fine-tuned backbones (Table III) train ``finetune_epochs`` epochs on the first
+    ``finetune_train_size`` images of a seeded permutation of the training set (0 = all), with a
+    head of ``finetune_fc_dim`` units; ``finetune_weights`` must be pretrained ("imagenet" or a
+    file) — a randomly initialised backbone is not "fine-tuned".
+
+    **Choice:** Table I's "early stopping" column trains with λ = ``early_stop_lam`` (1, the
+    column next to it) until the training semantic loss has not improved by ``early_stop_min_delta``
+    (relative) for ``early_stop_patience`` epochs, then with λ = 0 (the paper states no criterion).
+    """
+    epochs: int = 10
+    batch_size: int = 32
+    resize: int = 256
+    crop: int = 227
+    width_mult: float = 1.0
+    fc_dim: int = 4096
+    batch_norm: bool = False
+    dropout: float = 0.5
+    pool_size: int | None = None
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    num_workers: int = 0
+    finetune_epochs: int = 10
+    finetune_train_size: int = 0
+    finetune_fc_dim: int | None = 512
+    finetune_weights: str | None = "imagenet"
+    transfer_epochs: int | None = None
+    early_stop_lam: float = 1.0
+    early_stop_patience: int = 1
+    early_stop_min_delta: float = 0.01
+    mtrl_update_every: int = 1
+    mtrl_update_unit: str = "epoch"
+
+
+@dataclass(frozen=True)
+class KaoData:
+    """One profile's Kao manifests (written by notebook 01) and images."""
+    image_dir: Path
+    train: Mapping[float, Path]           # δ → train.csv
+    test: Path                            # the δ = 0 test.csv, shared by every δ
+    tag_columns: tuple[str, ...]          # tag_<id>, ascending id (= the order of W_s and Ω)
+    tag_names: tuple[str, ...]            # lower case, as in Fig. 9
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_tags(self) -> int:
+        return len(self.tag_columns)
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """An aesthetic-only target dataset (Table V): manifests and the image folder the engine reads."""
+    train: Path
+    test: Path
+    image_dir: Path
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------- data
+def kao_data(profile: str, image_dir: str | os.PathLike, *, deltas: Iterable[float] = (0, 1),
+             root: str | os.PathLike | None = None) -> KaoData:
+    """The ``kao-delta<δ>`` manifests of ``profile`` (``iaalib.book.manifest_dir``) and the images.
+
+    Raises :class:`IaaError` naming the missing folder when notebook 01 has not written them.
+    """
+    from ..book import manifest_dir
+
+    train = {}
+    for delta in sorted({float(d) for d in deltas} | {0.0}):
+        folder = manifest_dir(profile, f"kao-delta{delta:g}", root)
+        if not (folder / "train.csv").is_file() or not (folder / "summary.json").is_file():
+            raise IaaError(f"{folder}: no Kao manifests for δ = {delta:g}; run notebook 01 "
+                           f"(`iaa book --profile {profile} --only 01`) first")
+        train[delta] = folder / "train.csv"
+    folder0 = train[0.0].parent
+    summary = read_json(folder0 / "summary.json")
+    kept = [int(t) for t in summary.get("kept_tags") or []]
+    names = summary.get("kept_tag_names") or [None] * len(kept)
+    header = pd.read_csv(train[0.0], nrows=0).columns
+    columns = tuple(f"tag_{t}" for t in kept)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise IaaError(f"{train[0.0]}: summary.json lists tags {missing} that the manifest lacks")
+    return KaoData(Path(image_dir), train, folder0 / "test.csv", columns,
+                   tuple((n or f"tag {t}").lower() for t, n in zip(kept, names)), summary)
+
+
+def subset_manifest(train_csv: str | os.PathLike, out_dir: str | os.PathLike, n: int, *,
+                    seed: int = 0) -> Path:
+    """``out_dir/train.csv``: the first ``n`` rows of a seeded permutation of ``train_csv`` (kept in
+    file order), written atomically; the same arguments give the same bytes (and config hash)."""
+    df = pd.read_csv(train_csv)
+    if not 0 < n <= len(df):
+        raise ValueError(f"subset of {n} images from {train_csv} ({len(df)} rows)")
+    rows = np.sort(np.random.default_rng(seed).permutation(len(df))[:n])
+    out = Path(out_dir) / "train.csv"
+    data = df.iloc[rows].to_csv(index=False, lineterminator="\n").encode("utf-8")
+    if not out.is_file() or out.read_bytes() != data:
+        with atomic_write(out, "wb") as fh:
+            fh.write(data)
+    return out
+
+
+# ---------------------------------------------------------------------------------- configs
+def lambda_label(lam: float | int | str, num_tags: int) -> str:
+    """Table I's column name: ``"lambda=0"``, ``"lambda=1/29"``, ``"lambda=1"``, ``"early stopping"``."""
+    if lam == "early":
+        return "early stopping"
+    if isinstance(lam, str) and lam.replace(" ", "").endswith("/M"):
+        k = lam.replace(" ", "")[:-2] or "1"
+        return f"lambda={k}/{num_tags}"
+    value = resolve_lambda(lam, num_tags)
+    return f"lambda={value:g}"
+
+
+def delta_label(delta: float) -> str:
+    return f"delta={float(delta):g}"
+
+
+def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | os.PathLike,
+                image_dir: str | os.PathLike, family: str = "mtcnn1", lam: float | str = "1/M",
+                backbone: str | None = None, mtrl: bool = False, early_stop: bool = False,
+                init_from: str | os.PathLike | None = None, seed: int | None = None,
+                epochs: int | None = None, name: str | None = None) -> ExperimentConfig:
+    """The one place a Kao run's config is made (see the module docstring).
+
+    ``family``: a Kao network (``mtcnn1`` … ``mtcnn_enhanced``) or ``mtcnn_finetune`` with
+    ``backbone`` (width 1, ``settings.finetune_weights``). ``lam``: a number or "k/M" (Eq. 7);
+    ``early_stop``: Table I's semantic early stopping. ``mtrl``: the MTRLCNN (Eq. 11).
+    ``init_from``: a run directory to start from (Table V).
+    """
+    s = settings
+    model: dict[str, Any] = {"family": family, "dropout": s.dropout}
+    if family == "mtcnn_finetune":
+        if not backbone:
+            raise ValueError("family 'mtcnn_finetune' needs a backbone")
+        if not s.finetune_weights:
+            raise ValueError(f"fine-tuning {backbone} needs pretrained weights (finetune_weights); "
+                             "a randomly initialised backbone is not fine-tuned")
+        model.update(backbone=backbone, weights=s.finetune_weights, width_mult=1.0,
+                     fc_dim=s.finetune_fc_dim)
+    elif family in ARCHITECTURES:
+        options: dict[str, Any] = {"batch_norm": bool(s.batch_norm)}
+        if s.pool_size is not None:
+            options["pool_size"] = int(s.pool_size)
+        model.update(width_mult=s.width_mult, fc_dim=s.fc_dim, options=options)
+    else:
+        raise ValueError(f"not a Kao network: {family!r}")
+    if init_from is not None:
+        model["init_from"] = os.fspath(init_from)
+    loss: dict[str, Any] = {"lam": lam}
+    if mtrl:
+        loss["mtrl"] = {"enabled": True, "update_every": s.mtrl_update_every,
+                        "update_unit": s.mtrl_update_unit}
+    if early_stop:
+        loss["lam"] = s.early_stop_lam
+        loss["semantic_early_stop"] = {"enabled": True, "patience": s.early_stop_patience,
+                                       "min_delta": s.early_stop_min_delta}
+    return ExperimentConfig.from_dict({
+        "name": name or "kao",
+        "data": {"train": os.fspath(train), "test": os.fspath(test),
+                 "image_dir": os.fspath(image_dir), "transform": "kao", "resize": s.resize,
+                 "crop": s.crop, "num_workers": s.num_workers},
+        "model": model,
+        "loss": loss,
+        "optim": {"name": s.optimizer, "lr": s.lr, "weight_decay": s.weight_decay},
+        "epochs": int(epochs if epochs is not None else s.epochs),
+        "batch_size": s.batch_size, "seed": int(s.seed if seed is None else seed),
+        "device": s.device, "num_threads": s.num_threads, "quiet": True,
+    })
+
+
+def trunk_config(settings: KaoSettings, data: KaoData, *, family: str = "mtcnn1",
+                 lam: float | str = "1/M", delta: float = 0, mtrl: bool = False,
+                 seed: int | None = None) -> ExperimentConfig:
+    """A Kao network trained from scratch on the δ training set (λ = "early": early stopping).
+
+    λ = 0 with MTCNN #1 is the STCNN (Table I's first column, Table IV's "STCNN").
+    """
+    early = lam == "early"
+    net = "stcnn" if lam == 0 and family == "mtcnn1" and not mtrl else family + ("-mtrl" if mtrl else "")
+    lam_part = "early" if early else str(lam).replace("/", "_")
+    name = f"kao-{net}-d{float(delta):g}-lam{lam_part}-s{settings.seed if seed is None else seed}"
+    return base_config(settings, train=_train(data, delta), test=data.test, image_dir=data.image_dir,
+                       family=family, lam=settings.early_stop_lam if early else lam,
+                       mtrl=mtrl, early_stop=early, seed=seed, name=name)
+
+
+def finetune_config(settings: KaoSettings, data: KaoData, *, backbone: str, delta: float = 0,
+                    mtrl: bool = False, lam: float | str = "1/M", seed: int | None = None,
+                    subset_root: str | os.PathLike | None = None) -> ExperimentConfig:
+    """MTCNN #1 / MTRLCNN with layers 1–6 replaced by a pretrained ``backbone`` (Sec. III-E).
+
+    With ``settings.finetune_train_size`` > 0 it trains on a seeded subset of the δ training set,
+    written to ``subset_root`` (default: a ``train-subset<n>`` folder next to the manifest).
+    """
+    train = _train(data, delta)
+    n = int(settings.finetune_train_size)
+    if n and n < len(pd.read_csv(train, usecols=["image_id"])):
+        folder = Path(subset_root) if subset_root else train.parent.parent / \
+            f"{train.parent.name}-subset{n}-s{settings.seed}"
+        train = subset_manifest(train, folder, n, seed=settings.seed)
+    name = f"kao-{backbone}-ft{'-mtrl' if mtrl else ''}-d{float(delta):g}"
+    return base_config(settings, train=train, test=data.test, image_dir=data.image_dir,
+                       family="mtcnn_finetune", backbone=backbone, lam=lam, mtrl=mtrl,
+                       seed=seed, epochs=settings.finetune_epochs, name=name)
+
+
+def transfer_config(settings: KaoSettings, target: TargetData, *,
+                    init_from: str | os.PathLike | None = None, name: str = "kao-target",
+                    seed: int | None = None) -> ExperimentConfig:
+    """MTCNN #1 on an aesthetic-only target (no tags: M = 0, λ = 0), from scratch or fine-tuned from
+    the AVA-trained run ``init_from`` (Table V; :func:`iaalib.checkpoint.init_weights_from`)."""
+    return base_config(settings, train=target.train, test=target.test, image_dir=target.image_dir,
+                       family="mtcnn1", lam=0, init_from=init_from, seed=seed,
+                       epochs=settings.transfer_epochs or settings.epochs, name=name)
+
+
+def table1_configs(settings: KaoSettings, data: KaoData, *, deltas: Iterable[float] = (0, 1),
+                   lambdas: Iterable[float | str] = LAMBDAS) -> dict[tuple[str, str], ExperimentConfig]:
+    """Table I: MTCNN #1 with each λ (λ = 0 is the STCNN), for each δ."""
+    return {(delta_label(d), lambda_label(lam, data.num_tags)): trunk_config(settings, data, lam=lam, delta=d)
+            for d in deltas for lam in lambdas}
+
+
+def table2_configs(settings: KaoSettings, data: KaoData, *, deltas: Iterable[float] = (0, 1),
+                   architectures: Iterable[str] = tuple(ARCHITECTURES)
+                   ) -> dict[tuple[str, str], ExperimentConfig]:
+    """Table II: the four networks, λ = 1/M (enhanced: 2/M), for each δ."""
+    return {(delta_label(d), ARCHITECTURES[a]): trunk_config(settings, data, family=a,
+                                                             lam=ARCHITECTURE_LAMBDA[a], delta=d)
+            for d in deltas for a in architectures}
+
+
+def seed_configs(settings: KaoSettings, data: KaoData, *, delta: float, lambdas: Iterable[float | str],
+                 seeds: Iterable[int]) -> dict[tuple[str, int], ExperimentConfig]:
+    """MTCNN #1 with each λ and each seed (run-to-run variation); keys (λ column, seed)."""
+    return {(lambda_label(lam, data.num_tags), int(s)): trunk_config(settings, data, lam=lam,
+                                                                     delta=delta, seed=int(s))
+            for lam in lambdas for s in seeds}
+
+
+def table3_configs(settings: KaoSettings, data: KaoData, *, backbones: Iterable[str] = (),
+                   delta: float = 0) -> dict[tuple[str, str], ExperimentConfig]:
+    """Table III: MTCNN vs MTRLCNN (rows) on the trunk #1 and each fine-tuned backbone (columns)."""
+    out: dict[tuple[str, str], ExperimentConfig] = {}
+    for row, mtrl in (("MTCNN", False), ("MTRLCNN", True)):
+        out[(row, "MTCNN #1")] = trunk_config(settings, data, lam="1/M", delta=delta, mtrl=mtrl)
+        for b in backbones:
+            out[(row, backbone_label(b))] = finetune_config(settings, data, backbone=b,
+                                                            delta=delta, mtrl=mtrl)
+    return out
+
+
+def table4_configs(settings: KaoSettings, data: KaoData, *, deltas: Iterable[float] = (0, 1),
+                   backbones: Iterable[str] = (), finetune_deltas: Iterable[float] = (0,)
+                   ) -> dict[tuple[str, str], ExperimentConfig]:
+    """Table IV's columns we run: STCNN, MTCNN #1 and "MTRLCNN <backbone> FT" per δ."""
+    out: dict[tuple[str, str], ExperimentConfig] = {}
+    for d in deltas:
+        out[(delta_label(d), "STCNN")] = trunk_config(settings, data, lam=0, delta=d)
+        out[(delta_label(d), "MTCNN #1")] = trunk_config(settings, data, lam="1/M", delta=d)
+    for d in finetune_deltas:
+        for b in backbones:
+            out[(delta_label(d), f"MTRLCNN {backbone_label(b)}")] = finetune_config(
+                settings, data, backbone=b, delta=d, mtrl=True)
+    return out
+
+
+def table5_configs(settings: KaoSettings, target: TargetData, *, stcnn_source: str | os.PathLike,
+                   mtcnn_source: str | os.PathLike) -> dict[tuple[str, str], ExperimentConfig]:
+    """Table V: STCNN trained on the target, STCNN FT and MTCNN #1 FT (from AVA-trained runs)."""
+    return {("delta=0", "STCNN"): transfer_config(settings, target, name="kao-target-stcnn"),
+            ("delta=0", "STCNN FT"): transfer_config(settings, target, init_from=stcnn_source,
+                                                     name="kao-target-stcnn-ft"),
+            ("delta=0", "MTCNN #1 FT"): transfer_config(settings, target, init_from=mtcnn_source,
+                                                        name="kao-target-mtcnn1-ft")}
+
+
+def backbone_label(backbone: str) -> str:
+    return BACKBONE_NAMES.get(backbone, f"{backbone} FT")
+
+
+def _train(data: KaoData, delta: float) -> Path:
+    try:
+        return Path(data.train[float(delta)])
+    except KeyError:
+        raise IaaError(f"no training manifest for δ = {delta:g} (have δ = "
+                       f"{', '.join(f'{d:g}' for d in data.train)})") from None
+
+
+# ---------------------------------------------------------------------------------- running
+def run_all(configs: Mapping[Any, ExperimentConfig], *, force: bool = False,
+            verbose: bool = True) -> dict[Any, "Run"]:  # noqa: F821 - Run is imported lazily
+    """Checkpoint-or-train every config (identical configs once); returns ``{key: Run}``.
+
+    Prints one line per distinct run: reused, or trained with its wall time. The engine's
+    per-epoch lines are kept out of the notebook (they stay in each run's ``history.jsonl``).
+    """
+    from ..train import default_run_dir, train
+
+    done: dict[str, Any] = {}
+    out = {}
+    for key, cfg in configs.items():
+        h = cfg.config_hash()
+        if h not in done:
+            run_dir = default_run_dir(cfg)
+            finished = (run_dir / "run.json").is_file() and \
+                read_json(run_dir / "run.json").get("status") == "finished"
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                done[h] = train(cfg, force=force, quiet=True)
+            if verbose:
+                how = "reused" if finished and not force else f"trained in {time.perf_counter() - t0:.1f} s"
+                print(f"{cfg.name:<40} {how:<20} {done[h].dir.name}")
+        out[key] = done[h]
+    return out
+
+
+# ---------------------------------------------------------------------------------- tables
+def metric_table(runs: Mapping[tuple[str, str], Any], *, metric: str = "acc",
+                 scale: float = 100.0) -> pd.DataFrame:
+    """``{(row, column): Run}`` → the table of ``metric`` × ``scale`` (rows/columns in first-seen
+    order; NaN where the metric is null). ``df.attrs["runs"]``: the run directories behind it."""
+    rows, cols = [], []
+    for r, c in runs:
+        rows += [r] if r not in rows else []
+        cols += [c] if c not in cols else []
+    df = pd.DataFrame(np.nan, index=rows, columns=cols, dtype=float)
+    for (r, c), run in runs.items():
+        value = run.metrics.get(metric)
+        df.loc[r, c] = np.nan if value is None else float(value) * scale
+    df.attrs["runs"] = sorted({os.fspath(run.dir) for run in runs.values()})
+    return df
+
+
+def per_tag_table(runs: Mapping[str, Any], data: KaoData, *, scale: float = 100.0) -> pd.DataFrame:
+    """Fig. 5: aesthetic accuracy on the test images of each tag (rows "overall" + tag names),
+    one column per run."""
+    out = {}
+    for col, run in runs.items():
+        m = run.metrics
+        per_tag = m.get("per_tag_acc") or {}
+        values = [m.get("acc")] + [per_tag.get(c) for c in data.tag_columns]
+        out[col] = [np.nan if v is None else float(v) * scale for v in values]
+    df = pd.DataFrame(out, index=["overall", *data.tag_names])
+    df.attrs["runs"] = sorted({os.fspath(run.dir) for run in runs.values()})
+    return df
+
+
+def paper_next_to_ours(ours: pd.DataFrame, paper: pd.DataFrame, *, ours_name: str = "ours",
+                       paper_name: str = "paper") -> pd.DataFrame:
+    """One row per (row, column) cell of ``ours`` that the paper also has: ``paper`` and ``ours``
+    columns (for :func:`iaalib.viz.paper_vs_ours`); cells the paper lacks get NaN."""
+    records = []
+    for r in ours.index:
+        for c in ours.columns:
+            p = paper.at[r, c] if r in paper.index and c in paper.columns else np.nan
+            records.append({"cell": f"{r} · {c}" if len(ours.index) > 1 else c,
+                            paper_name: p, ours_name: ours.at[r, c]})
+    return pd.DataFrame(records).set_index("cell")
+
+
+# ---------------------------------------------------------------------------------- figures
+def first_layer_filters(run) -> np.ndarray:
+    """Weights of the first convolution of a run's network, [C, 3, k, k] (Fig. 7)."""
+    import torch
+
+    model = run.load_model()
+    conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    if conv is None:
+        raise IaaError(f"{run.dir}: the network has no convolution")
+    return conv.weight.detach().cpu().numpy()
+
+
+def disagreements(right, wrong, *, n_per_class: int = 4) -> pd.DataFrame:
+    """Fig. 8: test images run ``right`` classifies correctly and run ``wrong`` does not.
+
+    Up to ``n_per_class`` high (label 1) then low images, the ones ``right`` is most confident
+    about first. Columns: ``image_id, gt_label, gt_mean, p_high_right, p_high_wrong``.
+    """
+    a = right.predictions[["image_id", "gt_label", "gt_mean", "pred_label", "p_high"]]
+    b = wrong.predictions[["image_id", "pred_label", "p_high"]]
+    m = a.merge(b, on="image_id", suffixes=("_right", "_wrong"))
+    hit = (m["pred_label_right"] == m["gt_label"]) & (m["pred_label_wrong"] != m["gt_label"])
+    m = m[hit].copy()
+    m["confidence"] = np.where(m["gt_label"] == 1, m["p_high_right"], 1.0 - m["p_high_right"])
+    parts = [m[m["gt_label"] == label].sort_values(["confidence", "image_id"],
+                                                   ascending=[False, True]).head(n_per_class)
+             for label in (1, 0)]
+    cols = ["image_id", "gt_label", "gt_mean", "p_high_right", "p_high_wrong"]
+    return pd.concat(parts)[cols].reset_index(drop=True)
+
+
+def task_correlations(run, data: KaoData, *, step: int = -1) -> pd.DataFrame:
+    """Fig. 9: Ω_ij / sqrt(Ω_ii Ω_jj) of an MTRL run's Ω (``step``: which update, default the
+    last), labelled "low aesthetic", "high aesthetic" and the tag names (W's column order)."""
+    import torch
+
+    from ..models.mtrl import task_correlation
+
+    omega = run.omega()
+    if omega is None:
+        raise IaaError(f"{run.dir}: no omega.npy (not an MTRL run)")
+    labels = [*AESTHETIC_TASKS, *data.tag_names]
+    corr = task_correlation(torch.as_tensor(omega[step], dtype=torch.float64)).numpy()
+    if corr.shape != (len(labels), len(labels)):
+        raise IaaError(f"{run.dir}: Ω is {corr.shape[0]}×{corr.shape[1]}, expected "
+                       f"{len(labels)} tasks (2 aesthetic + {data.num_tags} tags)")
+    return pd.DataFrame(corr, index=labels, columns=labels)
+
+
+def fig9_table(correlations: pd.DataFrame) -> pd.DataFrame:
+    """The two aesthetic columns of :func:`task_correlations` (the layout of the paper's Fig. 9)."""
+    return correlations.loc[:, list(AESTHETIC_TASKS)].copy()
+
+
+def compare_correlations(ours: pd.Series, reference: pd.Series) -> dict[str, float]:
+    """Agreement over the tags both have: Pearson and Spearman r (scipy) and the share of equal
+    signs; ``n`` tags compared."""
+    from scipy import stats
+
+    common = [t for t in reference.index if t in ours.index and t not in AESTHETIC_TASKS]
+    a, b = ours[common].to_numpy(float), reference[common].to_numpy(float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return {"n": int(len(a)), "pearson": float("nan"), "spearman": float("nan"),
+                "sign_agreement": float("nan")}
+    return {"n": int(len(a)), "pearson": float(stats.pearsonr(a, b).statistic),
+            "spearman": float(stats.spearmanr(a, b).statistic),
+            "sign_agreement": float(np.mean(np.sign(a) == np.sign(b)))}
+
+
+# ---------------------------------------------------------------------------------- Table V data
+def synth_target_csv(out_csv: str | os.PathLike, *, n: int, seed: int, short_edge: int,
+                     exclude_ids: Iterable[int] = (), score_range: tuple[float, float] = (1.0, 7.0),
+                     threshold: float = 5.0) -> dict[str, Any]:
+    """A stand-in for Photo.net: a second SynthAVA (``seed`` ≠ the source's) written as an
+    ``id,score`` CSV on Photo.net's 1–7 scale, without votes or tags.
+
+    **Choice:** scores are mapped from AVA's 1–10 scale with
+    :func:`iaalib.data.generic.from_ava_scale` (1 → 1, 5 → ``threshold``, 10 → 7), so "mean > 5"
+    on SynthAVA is "score > 5.0" on the target, Photo.net's class rule (Sec. IV-A). Image ids that
+    also occur in the source dataset (``exclude_ids``) are left out, so the two sets are disjoint
+    by id as well as by content. Returns ``{csv, synth_dir, image_dir, n_images, n_excluded}``.
+    """
+    from ..book import synth_ava_dir
+    from ..data.ava import read_ava_txt
+    from ..data.generic import from_ava_scale
+    from ..data.synth import generate_synth_ava
+
+    synth_dir = synth_ava_dir(n, short_edge, seed)
+    generate_synth_ava(synth_dir, n=n, seed=seed, short_edge=short_edge)
+    labels = read_ava_txt(synth_dir / "AVA.txt")
+    clash = labels["image_id"].isin(set(int(i) for i in exclude_ids)).to_numpy()
+    kept = labels[~clash]
+    table = pd.DataFrame({"id": kept["image_id"].to_numpy(),
+                          "score": np.round(from_ava_scale(kept["mean"], score_range, threshold), 6)})
+    out = Path(out_csv)
+    data = table.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    if not out.is_file() or out.read_bytes() != data:
+        with atomic_write(out, "wb") as fh:
+            fh.write(data)
+    return {"csv": out, "synth_dir": synth_dir, "image_dir": synth_dir / "images",
+            "n_images": int(len(table)), "n_excluded": int(clash.sum())}
+
+
+def prepare_target(score_csv: str | os.PathLike, out_dir: str | os.PathLike, *,
+                   image_root: str | os.PathLike, id_column: str = "id",
+                   score_column: str = "score", score_range: tuple[float, float] = (1.0, 7.0),
+                   threshold: float = 5.0, image_pattern: str = "{id}.jpg", test_size: int = 3000,
+                   seed: int = 0, delta: float = 0.0) -> TargetData:
+    """An ``id,score`` CSV → target manifests in ``out_dir`` (Photo.net protocol, Sec. IV-A):
+    :func:`~iaalib.data.generic.read_id_score_csv`, :func:`~iaalib.data.generic.random_split`,
+    :func:`~iaalib.data.manifests.write_manifest`. When the images are not already
+    ``image_root/<integer id>.jpg``, ``out_dir/images`` gets links in that layout."""
+    from ..data import generic
+    from ..data.manifests import write_manifest
+
+    frame = generic.read_id_score_csv(score_csv, id_column=id_column, score_column=score_column,
+                                      score_range=score_range, threshold=threshold,
+                                      image_pattern=image_pattern)
+    split = generic.random_split(frame, test_size=test_size, seed=seed, delta=delta)
+    out = Path(out_dir)
+    summary = write_manifest(split, out)
+    direct = image_pattern == "{id}.jpg" and (frame["source_id"] == frame["image_id"].astype(str)).all()
+    image_dir = Path(image_root)
+    if not direct:
+        image_dir = out / "images"
+        summary["images"] = generic.link_images(frame, image_root, image_dir)
+    return TargetData(out / "train.csv", out / "test.csv", image_dir, summary)
+
