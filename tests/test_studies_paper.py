@@ -76,3 +76,35 @@ def test_result_table_refuses_unfinished_runs(tmp_path):
         results.save_result_table(pd.DataFrame({"a": [1]}), "t", "demo", [run], root=tmp_path)
     with pytest.raises(FileNotFoundError, match="no result table"):
         results.load_result_table("t", "demo", root=tmp_path)
+
+
+def test_long_comparison_keeps_cells_from_either_side():
+    from iaalib.studies.summary import long_comparison
+    p = pd.DataFrame({"A": [1.0], "B": [2.0]}, index=["r"])
+    o = pd.DataFrame({"A": [1.5], "C": [3.0]}, index=["r"])
+    out = long_comparison(p, o, "demo")
+    assert out.loc["r / A", ["paper", "ours"]].tolist() == [1.0, 1.5]
+    assert pd.isna(out.loc["r / B", "ours"]) and out.loc["r / B", "paper"] == 2.0
+    assert pd.isna(out.loc["r / C", "paper"]) and out.loc["r / C", "ours"] == 3.0
+    assert set(out["profile"]) == {"demo"}
+
+
+def test_summary_reads_saved_tables_and_claims(tmp_path):
+    from iaalib.studies import summary
+    run = _fake_run(tmp_path, "r1", "finished")
+    ours = pd.DataFrame({"lambda=0": [70.0], "lambda=1/29": [74.0]}, index=["delta=0"])
+    results.save_result_table(ours, "kao_table1", "demo", [run], root=tmp_path / "res")
+    saf3 = pd.DataFrame({"srcc_mean": [0.6, 0.5, 0.4, 0.45]},
+                        index=["full", "w/o Split", "w/o Act", "w/o Act & Split"])
+    results.save_result_table(saf3, "saf_table3", "demo", [run], root=tmp_path / "res")
+    comp = summary.kao_comparisons("demo", root=tmp_path / "res")["table1"]
+    assert comp.loc["delta=0 / lambda=1/29", "ours"] == 74.0
+    assert comp.loc["delta=0 / lambda=1/29", "paper"] == 76.15
+    assert pd.isna(comp.loc["delta=1 / lambda=0", "ours"])
+    claims = summary.saf_claims_report("demo", root=tmp_path / "res")
+    t3 = claims[claims["table"] == "table3"].set_index("claim")["reproduced"]
+    assert bool(t3["full > w/o Split (srcc_mean)"]) and bool(t3["w/o Split > w/o Act & Split (srcc_mean)"])
+    assert bool(t3["w/o Split > w/o Act (srcc_mean)"])  # 0.5 > 0.4
+    assert claims[claims["table"] == "table2"]["reproduced"].isna().all()
+    prov = summary.provenance_table("demo", root=tmp_path / "res")
+    assert set(prov["table"]) == {"kao_table1", "saf_table3"} and (prov["seed"] == 3).all()
