@@ -76,7 +76,7 @@ def test_grids_have_the_paper_layouts(tmp_path):
 
 def test_configs_carry_what_each_run_varies(tmp_path):
     data = _data29(tmp_path)
-    t1 = kao.table1_configs(TINY, data)
+    t1 = kao.table1_configs(dataclasses.replace(TINY, epochs=3), data)
     stcnn, mtcnn, early = t1[("delta=0", "lambda=0")], t1[("delta=1", "lambda=1/29")], \
         t1[("delta=0", "early stopping")]
     assert (stcnn.model.family, stcnn.loss.lam) == ("mtcnn1", 0)
@@ -103,21 +103,25 @@ def test_configs_carry_what_each_run_varies(tmp_path):
 def test_shared_runs_share_one_config_hash(tmp_path):
     data = _data29(tmp_path)
     h = lambda cfg: cfg.config_hash()  # noqa: E731
-    t1, t2 = kao.table1_configs(TINY, data), kao.table2_configs(TINY, data)
-    t3 = kao.table3_configs(TINY, data)
-    t4 = kao.table4_configs(TINY, data)
+    s3 = dataclasses.replace(TINY, epochs=3)          # long enough for early stopping to act
+    t1, t2 = kao.table1_configs(s3, data), kao.table2_configs(s3, data)
+    t3, t4 = kao.table3_configs(s3, data), kao.table4_configs(s3, data)
     # a copy of the settings with equal values builds the same runs (notebooks 02, 03, 04)
-    again = kao.table4_configs(kao.KaoSettings(**{**TINY.__dict__}), data)
+    again = kao.table4_configs(kao.KaoSettings(**{**s3.__dict__}), data)
     for d in ("delta=0", "delta=1"):
         assert h(t1[(d, "lambda=0")]) == h(t4[(d, "STCNN")]) == h(again[(d, "STCNN")])
         assert h(t1[(d, "lambda=1/29")]) == h(t2[(d, "MTCNN #1")]) == h(t4[(d, "MTCNN #1")])
     assert h(t3[("MTCNN", "MTCNN #1")]) == h(t1[("delta=0", "lambda=1/29")])
     assert h(t3[("MTRLCNN", "MTCNN #1")]) != h(t3[("MTCNN", "MTCNN #1")])
-    seeds = kao.seed_configs(TINY, data, delta=0, lambdas=(0,), seeds=(TINY.seed, TINY.seed + 1))
-    assert h(seeds[("lambda=0", TINY.seed)]) == h(t1[("delta=0", "lambda=0")])
-    assert h(seeds[("lambda=0", TINY.seed + 1)]) != h(t1[("delta=0", "lambda=0")])
+    seeds = kao.seed_configs(s3, data, delta=0, lambdas=(0,), seeds=(s3.seed, s3.seed + 1))
+    assert h(seeds[("lambda=0", s3.seed)]) == h(t1[("delta=0", "lambda=0")])
+    assert h(seeds[("lambda=0", s3.seed + 1)]) != h(t1[("delta=0", "lambda=0")])
     hashes = [h(c) for c in t1.values()]
-    assert len(set(hashes)) == len(hashes)                # every Table I cell is its own run
+    assert len(set(hashes)) == len(hashes)                # every Table I cell is its own run ...
+    short = kao.table1_configs(dataclasses.replace(TINY, epochs=2), data)
+    assert not kao.early_stop_can_act(dataclasses.replace(TINY, epochs=2))
+    assert h(short[("delta=0", "early stopping")]) == h(short[("delta=0", "lambda=1")])  # ... unless
+    assert kao.early_stop_can_act(dataclasses.replace(TINY, epochs=3))   # the rule cannot act
 
 
 def test_kao_data_and_subset_manifest(tiny_profile, tmp_path, monkeypatch):
@@ -254,3 +258,14 @@ def test_synth_target_through_the_adapter_and_transfer(tiny_profile, tmp_path):
     assert ft.record["init_from"]["copied"] > 0
     assert any("semantic_head" in k for k in ft.record["init_from"]["skipped"])
     assert ft.metrics["n_images"] == 10
+
+
+def test_noise_band_and_verdicts_by_hand():
+    # p = 0.75, n = 200: 1.96 * sqrt(2 * 0.75 * 0.25 / 200) = 0.08487 -> 8.49 pp
+    assert kao.accuracy_noise(75.0, 200) == pytest.approx(100 * 1.96 * np.sqrt(0.375 / 200))
+    assert kao.verdict(3.0, 4.0, 2.0) == "reproduced"
+    assert kao.verdict(-3.0, 4.0, 2.0) == "contradicted"
+    assert kao.verdict(1.0, 4.0, 2.0) == "inconclusive"
+    assert kao.verdict(float("nan"), 4.0, 2.0) == "not run"
+    with pytest.raises(ValueError):
+        kao.accuracy_noise(120.0, 10)

@@ -120,7 +120,7 @@ class TargetData:
 
 
 # ---------------------------------------------------------------------------------- data
-def kao_data(profile: str, image_dir: str | os.PathLike, *, deltas: Iterable[float] = (0, 1),
+def kao_data(profile: str, image_dir: str | os.PathLike | None, *, deltas: Iterable[float] = (0, 1),
              root: str | os.PathLike | None = None) -> KaoData:
     """The ``kao-delta<δ>`` manifests of ``profile`` (``iaalib.book.manifest_dir``) and the images.
 
@@ -128,6 +128,9 @@ def kao_data(profile: str, image_dir: str | os.PathLike, *, deltas: Iterable[flo
     """
     from ..book import manifest_dir
 
+    if image_dir is None:
+        raise IaaError("Kao's networks train on the images: set image_dir (the folder of "
+                       "<image_id>.jpg files) in the profile")
     train = {}
     for delta in sorted({float(d) for d in deltas} | {0.0}):
         folder = manifest_dir(profile, f"kao-delta{delta:g}", root)
@@ -178,6 +181,11 @@ def lambda_label(lam: float | int | str, num_tags: int) -> str:
 
 def delta_label(delta: float) -> str:
     return f"delta={float(delta):g}"
+
+
+def readable(label: str) -> str:
+    """A row/column name for prose: ``"delta=0"`` → ``"δ = 0"``, ``"lambda=1/29"`` → ``"λ = 1/29"``."""
+    return label.replace("delta=", "δ = ").replace("lambda=", "λ = ")
 
 
 def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | os.PathLike,
@@ -279,11 +287,29 @@ def transfer_config(settings: KaoSettings, target: TargetData, *,
                        epochs=settings.transfer_epochs or settings.epochs, name=name)
 
 
+def early_stop_can_act(settings: KaoSettings) -> bool:
+    """Whether the plateau rule can switch λ off before the last epoch: the earliest switch is
+    after ``early_stop_patience + 1`` epochs (the first epoch only sets the reference loss)."""
+    return settings.epochs > settings.early_stop_patience + 1
+
+
 def table1_configs(settings: KaoSettings, data: KaoData, *, deltas: Iterable[float] = (0, 1),
                    lambdas: Iterable[float | str] = LAMBDAS) -> dict[tuple[str, str], ExperimentConfig]:
-    """Table I: MTCNN #1 with each λ (λ = 0 is the STCNN), for each δ."""
-    return {(delta_label(d), lambda_label(lam, data.num_tags)): trunk_config(settings, data, lam=lam, delta=d)
-            for d in deltas for lam in lambdas}
+    """Table I: MTCNN #1 with each λ (λ = 0 is the STCNN), for each δ.
+
+    When the early-stopping rule cannot act within ``settings.epochs``
+    (:func:`early_stop_can_act`), its run would be the λ = ``early_stop_lam`` run step for step, so
+    the "early stopping" cell is that run (trained once) instead of a duplicate.
+    """
+    out = {}
+    for d in deltas:
+        for lam in lambdas:
+            if lam == "early" and not early_stop_can_act(settings):
+                cfg = trunk_config(settings, data, lam=settings.early_stop_lam, delta=d)
+            else:
+                cfg = trunk_config(settings, data, lam=lam, delta=d)
+            out[(delta_label(d), lambda_label(lam, data.num_tags))] = cfg
+    return out
 
 
 def table2_configs(settings: KaoSettings, data: KaoData, *, deltas: Iterable[float] = (0, 1),
@@ -360,7 +386,11 @@ def run_all(configs: Mapping[Any, ExperimentConfig], *, force: bool = False,
     Prints one line per distinct run: reused, or trained with its wall time. The engine's
     per-epoch lines are kept out of the notebook (they stay in each run's ``history.jsonl``).
     """
-    from ..train import default_run_dir, train
+    import warnings
+
+    with warnings.catch_warnings():  # tqdm.auto's "IProgress not found" in notebooks
+        warnings.simplefilter("ignore")
+        from ..train import default_run_dir, train
 
     done: dict[str, Any] = {}
     out = {}
@@ -422,6 +452,31 @@ def paper_next_to_ours(ours: pd.DataFrame, paper: pd.DataFrame, *, ours_name: st
             records.append({"cell": f"{r} · {c}" if len(ours.index) > 1 else c,
                             paper_name: p, ours_name: ours.at[r, c]})
     return pd.DataFrame(records).set_index("cell")
+
+
+def accuracy_noise(accuracy: float, n_test: int, *, z: float = 1.96) -> float:
+    """Half-width, in percentage points, of an approximate 95% band for the difference of two
+    accuracies (in %) measured on the same ``n_test`` images: z·sqrt(2·p(1 − p)/n).
+
+    **Choice:** the two classifiers' errors are treated as independent (binomial), which
+    overstates the noise of a paired difference when the classifiers agree on most images and is
+    the simplest honest yardstick for a test set of a few hundred images.
+    """
+    p = float(accuracy) / 100.0
+    if not 0.0 <= p <= 1.0 or n_test <= 0:
+        raise ValueError(f"accuracy {accuracy}% on {n_test} images")
+    return float(100.0 * z * np.sqrt(2.0 * p * (1.0 - p) / n_test))
+
+
+def verdict(ours: float, paper: float, noise: float) -> str:
+    """Whether our difference ``ours`` (pp) reproduces the paper's ``paper``: "reproduced" (same
+    sign and larger than ``noise``), "contradicted" (opposite sign and larger than ``noise``),
+    otherwise "inconclusive"; "not run" when ours is NaN."""
+    if ours is None or not np.isfinite(ours):
+        return "not run"
+    if abs(ours) <= noise:
+        return "inconclusive"
+    return "reproduced" if np.sign(ours) == np.sign(paper) else "contradicted"
 
 
 # ---------------------------------------------------------------------------------- figures
@@ -498,7 +553,7 @@ def compare_correlations(ours: pd.Series, reference: pd.Series) -> dict[str, flo
 # ---------------------------------------------------------------------------------- Table V data
 def synth_target_csv(out_csv: str | os.PathLike, *, n: int, seed: int, short_edge: int,
                      exclude_ids: Iterable[int] = (), score_range: tuple[float, float] = (1.0, 7.0),
-                     threshold: float = 5.0) -> dict[str, Any]:
+                     threshold: float = 5.0, source_seed: int | None = None) -> dict[str, Any]:
     """A stand-in for Photo.net: a second SynthAVA (``seed`` ≠ the source's) written as an
     ``id,score`` CSV on Photo.net's 1–7 scale, without votes or tags.
 
@@ -506,13 +561,16 @@ def synth_target_csv(out_csv: str | os.PathLike, *, n: int, seed: int, short_edg
     :func:`iaalib.data.generic.from_ava_scale` (1 → 1, 5 → ``threshold``, 10 → 7), so "mean > 5"
     on SynthAVA is "score > 5.0" on the target, Photo.net's class rule (Sec. IV-A). Image ids that
     also occur in the source dataset (``exclude_ids``) are left out, so the two sets are disjoint
-    by id as well as by content. Returns ``{csv, synth_dir, image_dir, n_images, n_excluded}``.
+    by id as well as by content (``source_seed``: the source's seed, which must differ). Returns ``{csv, synth_dir, image_dir, n_images, n_excluded}``.
     """
     from ..book import synth_ava_dir
     from ..data.ava import read_ava_txt
     from ..data.generic import from_ava_scale
     from ..data.synth import generate_synth_ava
 
+    if source_seed is not None and int(seed) == int(source_seed):
+        raise ValueError(f"the target SynthAVA needs another seed than the source's ({seed}): "
+                         "with the same seed it would contain the same images")
     synth_dir = synth_ava_dir(n, short_edge, seed)
     generate_synth_ava(synth_dir, n=n, seed=seed, short_edge=short_edge)
     labels = read_ava_txt(synth_dir / "AVA.txt")
