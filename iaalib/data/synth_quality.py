@@ -3,18 +3,18 @@
 Every SynthAVA image has latent properties drawn from a tag-dependent prior (:class:`Prior`), and
 the renderer makes each of them visible in the pixels (:func:`develop`):
 
-=============  ===========================================================  =====================
-latent         what the renderer does                                         measured by
-=============  ===========================================================  =====================
-``blur``       Gaussian blur, σ = 0.03 · blur · short edge (px), blur ∈ [0,1]  variance of Laplacian
-``exposure``   ``EV``: linear light (gamma 2) × 2^EV, clipped (EV ∈ [-1.5, 1.5]) mean luminance
-``contrast``   ``log2`` of the contrast gain around the mean luminance        RMS contrast
-``saturation`` ``log2`` of the chroma gain (0 for Black and White)            colourfulness [HS03]
-``noise``      Gaussian noise σ = 0.12 · noise (luma 0.8σ + chroma 0.45σ)    variance of Laplacian
-``composition`` subject (or horizon) on a third, centred, or cut by the frame  —
-``dof``        background blur behind a subject, σ = 0.04 · dof · short edge  —
-``taste``      nothing: the raters' unexplained preference, N(0, 0.35²)        —
-=============  ===========================================================  =====================
+===============  =================================================================  =====================
+latent           what the renderer does                                             measured by
+===============  =================================================================  =====================
+``blur``         Gaussian blur, σ = 0.03 · blur · short edge (px), blur ∈ [0,1]     variance of Laplacian
+``exposure``     ``EV``: linear light (gamma 2) × 2^EV, clipped (EV ∈ [-1.5, 1.5])  mean luminance
+``contrast``     ``log2`` of the contrast gain around the mean luminance            RMS contrast
+``saturation``   ``log2`` of the chroma gain (0 for Black and White)                colourfulness [HS03]
+``noise``        Gaussian noise σ = 0.12 · noise (luma 0.8σ + chroma 0.45σ)         variance of Laplacian
+``composition``  subject (or horizon) on a third, centred, or cut by the frame      —
+``dof``          background blur behind a subject, σ = 0.04 · dof · short edge      —
+``taste``        nothing: the raters' unexplained preference, N(0, 0.35²)           —
+===============  =================================================================  =====================
 
 The mean score of an image with tags ``T`` is a function of these latents with tag-dependent
 weights ``w = w(T)`` (:class:`Weights`; for two tags the average of both tags' weights)::

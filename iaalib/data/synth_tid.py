@@ -17,17 +17,17 @@ saturation pulled 70% of the way to their optimum.
 
 **Distortions** (TID2013's type numbers), 5 levels each:
 
-==  =========================  ===============================================  ==================
-#   type                       level parameters (1 → 5)                          SynthAVA latent
-==  =========================  ===============================================  ==================
-1   Additive Gaussian noise    σ = .012 .025 .045 .07 .1 (of full scale)         noise += σ / 0.12
-6   Impulse noise              fraction p = .004 .01 .02 .035 .06 (salt, pepper)  (table)
-8   Gaussian blur              σ = .01 .015 .022 .03 .042 × short edge            blur += σ / (0.03 E)
-10  JPEG compression           quality 50 30 18 10 5                             (table)
-16  Mean shift (intensity)     ΔEV = +.3 −.55 +.8 −1.05 +1.3 (linear light)       exposure
-17  Contrast change            gain .83 .7 .58 .48 .4                            contrast += log2 g
-18  Change of color saturation chroma gain .78 .62 .5 .4 .32                     saturation += log2 g
-==  =========================  ===============================================  ==================
+==  ==========================  =================================================  ====================
+#   type                        level parameters (1 → 5)                           SynthAVA latent
+==  ==========================  =================================================  ====================
+1   Additive Gaussian noise     σ = .012 .025 .045 .07 .1 (of full scale)          noise += σ / 0.12
+6   Impulse noise               fraction p = .004 .01 .02 .035 .06 (salt, pepper)  (table)
+8   Gaussian blur               σ = .01 .015 .022 .03 .042 × short edge            blur += σ / (0.03 E)
+10  JPEG compression            quality 50 30 18 10 5                              (table)
+16  Mean shift (intensity)      ΔEV = +.3 −.55 +.8 −1.05 +1.3 (linear light)       exposure
+17  Contrast change             gain .83 .7 .58 .48 .4                             contrast += log2 g
+18  Change of color saturation  chroma gain .78 .62 .5 .4 .32                      saturation += log2 g
+==  ==========================  =================================================  ====================
 
 **MOS.** The damage ``D`` of a distortion is its cost in SynthAVA's quality ``q``, with SynthAVA's
 default weights (:class:`~iaalib.data.synth_quality.Weights`): noise 1.2·Δnoise, blur 1.6·Δblur,
