@@ -269,3 +269,16 @@ def test_noise_band_and_verdicts_by_hand():
     assert kao.verdict(float("nan"), 4.0, 2.0) == "not run"
     with pytest.raises(ValueError):
         kao.accuracy_noise(120.0, 10)
+
+
+def test_parallel_workers_train_the_same_runs(tiny_profile, tmp_path, monkeypatch, capsys):
+    data = tiny_profile
+    configs = kao.table1_configs(TINY, data, deltas=(1,), lambdas=(0, "1/M"))
+    parallel = kao.run_all(configs, workers=2)
+    assert capsys.readouterr().out.count("trained in") == 2
+    monkeypatch.setenv("IAA_HOME", str(tmp_path / "home2"))
+    serial = kao.run_all(configs, workers=1, verbose=False)
+    for key in configs:
+        assert parallel[key].dir != serial[key].dir
+        pd.testing.assert_frame_equal(parallel[key].predictions, serial[key].predictions)
+        assert parallel[key].metrics["acc"] == serial[key].metrics["acc"]

@@ -18,8 +18,10 @@ regardless of the value of δ for the training set").
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import io
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
@@ -281,7 +283,12 @@ def transfer_config(settings: KaoSettings, target: TargetData, *,
                     init_from: str | os.PathLike | None = None, name: str = "kao-target",
                     seed: int | None = None) -> ExperimentConfig:
     """MTCNN #1 on an aesthetic-only target (no tags: M = 0, λ = 0), from scratch or fine-tuned from
-    the AVA-trained run ``init_from`` (Table V; :func:`iaalib.checkpoint.init_weights_from`)."""
+    the AVA-trained run ``init_from`` (Table V; :func:`iaalib.checkpoint.init_weights_from`).
+
+    **Choice:** fine-tuning uses the same optimiser, learning rate and number of epochs
+    (``transfer_epochs``) as training from scratch — the paper gives none of them — so the three
+    Table V runs differ only in their starting weights.
+    """
     return base_config(settings, train=target.train, test=target.test, image_dir=target.image_dir,
                        family="mtcnn1", lam=0, init_from=init_from, seed=seed,
                        epochs=settings.transfer_epochs or settings.epochs, name=name)
@@ -380,11 +387,14 @@ def _train(data: KaoData, delta: float) -> Path:
 
 # ---------------------------------------------------------------------------------- running
 def run_all(configs: Mapping[Any, ExperimentConfig], *, force: bool = False,
-            verbose: bool = True) -> dict[Any, "Run"]:  # noqa: F821 - Run is imported lazily
+            verbose: bool = True, workers: int = 1) -> dict[Any, "Run"]:  # noqa: F821
     """Checkpoint-or-train every config (identical configs once); returns ``{key: Run}``.
 
-    Prints one line per distinct run: reused, or trained with its wall time. The engine's
-    per-epoch lines are kept out of the notebook (they stay in each run's ``history.jsonl``).
+    ``workers > 1`` trains that many runs at a time, each in its own process (``spawn``), so runs
+    with ``num_threads = 1`` use every core of a small machine; results do not depend on it (every
+    run is seeded and deterministic). Prints one line per distinct run: reused, or trained with its
+    wall time. The engine's per-epoch lines stay out of the notebook (they are in each run's
+    ``history.jsonl``).
     """
     import warnings
 
@@ -392,22 +402,58 @@ def run_all(configs: Mapping[Any, ExperimentConfig], *, force: bool = False,
         warnings.simplefilter("ignore")
         from ..train import default_run_dir, train
 
-    done: dict[str, Any] = {}
-    out = {}
-    for key, cfg in configs.items():
-        h = cfg.config_hash()
-        if h not in done:
-            run_dir = default_run_dir(cfg)
-            finished = (run_dir / "run.json").is_file() and \
-                read_json(run_dir / "run.json").get("status") == "finished"
-            t0 = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()):
-                done[h] = train(cfg, force=force, quiet=True)
-            if verbose:
-                how = "reused" if finished and not force else f"trained in {time.perf_counter() - t0:.1f} s"
-                print(f"{cfg.name:<40} {how:<20} {done[h].dir.name}")
-        out[key] = done[h]
-    return out
+    unique: dict[str, ExperimentConfig] = {}
+    for cfg in configs.values():
+        unique.setdefault(cfg.config_hash(), cfg)
+    todo = [cfg for cfg in unique.values() if force or not _finished(default_run_dir(cfg))]
+    say = print if verbose else (lambda *_a, **_k: None)
+    if workers > 1 and len(todo) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+            futures = {pool.submit(_train_quietly, cfg.to_dict(), force): cfg for cfg in todo}
+            for fut in cf.as_completed(futures):
+                cfg = futures[fut]
+                error, seconds = fut.result()
+                if error:
+                    raise IaaError(f"training {cfg.name} (config {cfg.config_hash()[:10]}) failed: {error}")
+                say(f"{cfg.name:<40} {f'trained in {seconds:.1f} s':<20} {default_run_dir(cfg).name}")
+    else:
+        for cfg in todo:
+            error, seconds = _train_quietly(cfg.to_dict(), force, raise_errors=True)
+            say(f"{cfg.name:<40} {f'trained in {seconds:.1f} s':<20} {default_run_dir(cfg).name}")
+    trained = {cfg.config_hash() for cfg in todo}
+    for h, cfg in unique.items():
+        if h not in trained:
+            say(f"{cfg.name:<40} {'reused':<20} {default_run_dir(cfg).name}")
+    runs = {}
+    for h, cfg in unique.items():
+        with contextlib.redirect_stdout(io.StringIO()):
+            runs[h] = train(cfg, quiet=True)   # finished: returned as is
+    return {key: runs[cfg.config_hash()] for key, cfg in configs.items()}
+
+
+def _finished(run_dir: Path) -> bool:
+    rec = run_dir / "run.json"
+    return rec.is_file() and read_json(rec).get("status") == "finished"
+
+
+def _train_quietly(cfg_dict: dict, force: bool, raise_errors: bool = False) -> tuple[str | None, float]:
+    """Train one config (in this or a worker process); ``(error message or None, seconds)``."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from ..train import train
+    cfg = ExperimentConfig.from_dict(cfg_dict)
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            train(cfg, force=force, quiet=True)
+    except Exception as e:  # a worker hands back a message: custom exceptions may not unpickle
+        if raise_errors:
+            raise
+        return f"{type(e).__name__}: {e}", time.perf_counter() - t0
+    return None, time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------- tables

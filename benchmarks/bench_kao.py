@@ -1,0 +1,102 @@
+"""Wall time of the Kao chapters (notebooks 02–04) from a fresh IAA_HOME, per torch thread count.
+
+    python benchmarks/bench_kao.py [--profile demo] [--threads 1 2] [--report FILE]
+
+For each thread count: an empty temporary ``IAA_HOME`` and a copy of the profiles with
+``common.kao_num_threads`` set, then ``iaa book --only 01 02 03 04 --no-html`` (notebook 01 writes
+the manifests the Kao chapters read; SynthAVA generation and every training run are included).
+Records the per-notebook wall times (``book-run.json``), the wall time of every training run
+(``run.json`` started → finished) and the load average before and after, since the machine is
+usually shared. Budget for the demo profile: notebooks 02–04 together about 240 s on two cores.
+Writes ``benchmarks/results/kao_<profile>.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+KAO_NOTEBOOKS = ("02_kao_mtcnn", "03_kao_mtrl", "04_kao_transfer")
+BUDGET_S = {"demo": 240.0, "smoke": 40.0}
+
+
+def run_seconds(runs_dir: Path) -> dict[str, float]:
+    """Wall time of every finished training run under ``runs_dir`` (run.json timestamps)."""
+    out = {}
+    for rec_file in sorted(runs_dir.glob("*/run.json")):
+        rec = json.loads(rec_file.read_text())
+        if rec.get("started") and rec.get("finished"):
+            t0 = dt.datetime.fromisoformat(rec["started"])
+            t1 = dt.datetime.fromisoformat(rec["finished"])
+            out[rec_file.parent.name] = round((t1 - t0).total_seconds(), 1)
+    return out
+
+
+def one(profile: str, threads: int, tmp: Path) -> dict:
+    params = tmp / "params"
+    shutil.copytree(ROOT / "notebooks" / "params", params)
+    cfg_file = params / f"{profile}.yaml"
+    cfg = yaml.safe_load(cfg_file.read_text())
+    cfg.setdefault("common", {})["kao_num_threads"] = threads
+    cfg_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    home, out = tmp / "home", tmp / "build"
+    env = {**os.environ, "IAA_HOME": str(home), "MPLBACKEND": "Agg"}
+    code = ("import sys; from iaalib import book; "
+            f"book.run_book({profile!r}, only=['01', *{list(KAO_NOTEBOOKS)!r}], out={str(out)!r}, "
+            f"html=False, params_dir={str(params)!r})")
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env)
+    wall = time.perf_counter() - t0
+    record = json.loads((out / "book-run.json").read_text()) if (out / "book-run.json").is_file() else {}
+    seconds = {e["name"]: e.get("seconds") for e in record.get("notebooks", [])}
+    kao_total = sum(seconds.get(n) or 0.0 for n in KAO_NOTEBOOKS)
+    budget = BUDGET_S.get(profile)
+    return {"threads": threads, "exit_code": r.returncode, "wall_seconds": round(wall, 1),
+            "data_seconds": record.get("data_seconds"), "notebooks": seconds,
+            "kao_notebooks_seconds": round(kao_total, 1), "budget_seconds": budget,
+            "meets_budget": None if budget is None else bool(r.returncode == 0 and kao_total <= budget),
+            "runs": run_seconds(home / "runs"),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--report", help="JSON report (default: benchmarks/results/kao_<profile>.json)")
+    args = p.parse_args(argv)
+    cases = []
+    for t in args.threads:
+        with tempfile.TemporaryDirectory(prefix="iaa-bench-kao-") as tmp:
+            case = one(args.profile, t, Path(tmp))
+        cases.append(case)
+        print(f"threads={t}: notebooks 02-04 {case['kao_notebooks_seconds']:.1f} s "
+              f"({', '.join(f'{k} {v}' for k, v in case['notebooks'].items())}); "
+              f"load {case['loadavg_before'][0]} -> {case['loadavg_after'][0]}", flush=True)
+    report = {"benchmark": "kao_notebooks", "profile": args.profile, "cases": cases,
+              "cpu_count": os.cpu_count(), "machine": platform.platform(),
+              "python": platform.python_version(),
+              "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    path = Path(args.report) if args.report else RESULTS / f"kao_{args.profile}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {path}")
+    return 0 if all(c["exit_code"] == 0 for c in cases) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
