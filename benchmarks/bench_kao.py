@@ -1,9 +1,10 @@
-"""Wall time of the Kao chapters (notebooks 02–04) from a fresh IAA_HOME, per torch thread count.
+"""Wall time of the Kao chapters (notebooks 02–04) from a fresh IAA_HOME, per threads × workers.
 
-    python benchmarks/bench_kao.py [--profile demo] [--threads 1 2] [--report FILE]
+    python benchmarks/bench_kao.py [--profile demo] [--cases 1x2 1x1 2x1] [--report FILE]
 
-For each thread count: an empty temporary ``IAA_HOME`` and a copy of the profiles with
-``common.kao_num_threads`` set, then ``iaa book --only 01 02 03 04 --no-html`` (notebook 01 writes
+A case ``TxW`` runs with ``kao_num_threads = T`` torch threads per run and ``kao_workers = W`` runs
+at a time. For each case: an empty temporary ``IAA_HOME`` and a copy of the profiles with those two
+``common`` values set, then ``iaa book --only 01 02 03 04 --no-html`` (notebook 01 writes
 the manifests the Kao chapters read; SynthAVA generation and every training run are included).
 Records the per-notebook wall times (``book-run.json``), the wall time of every training run
 (``run.json`` started → finished) and the load average before and after, since the machine is
@@ -44,12 +45,13 @@ def run_seconds(runs_dir: Path) -> dict[str, float]:
     return out
 
 
-def one(profile: str, threads: int, tmp: Path) -> dict:
+def one(profile: str, threads: int, workers: int, tmp: Path) -> dict:
     params = tmp / "params"
     shutil.copytree(ROOT / "notebooks" / "params", params)
     cfg_file = params / f"{profile}.yaml"
     cfg = yaml.safe_load(cfg_file.read_text())
     cfg.setdefault("common", {})["kao_num_threads"] = threads
+    cfg["common"]["kao_workers"] = workers
     cfg_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
     home, out = tmp / "home", tmp / "build"
     env = {**os.environ, "IAA_HOME": str(home), "MPLBACKEND": "Agg"}
@@ -64,7 +66,7 @@ def one(profile: str, threads: int, tmp: Path) -> dict:
     seconds = {e["name"]: e.get("seconds") for e in record.get("notebooks", [])}
     kao_total = sum(seconds.get(n) or 0.0 for n in KAO_NOTEBOOKS)
     budget = BUDGET_S.get(profile)
-    return {"threads": threads, "exit_code": r.returncode, "wall_seconds": round(wall, 1),
+    return {"threads": threads, "workers": workers, "exit_code": r.returncode, "wall_seconds": round(wall, 1),
             "data_seconds": record.get("data_seconds"), "notebooks": seconds,
             "kao_notebooks_seconds": round(kao_total, 1), "budget_seconds": budget,
             "meets_budget": None if budget is None else bool(r.returncode == 0 and kao_total <= budget),
@@ -76,15 +78,17 @@ def one(profile: str, threads: int, tmp: Path) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="demo")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--cases", nargs="+", default=["1x2", "1x1"],
+                   help="threads x workers, e.g. 1x2 (default: 1x2 1x1)")
     p.add_argument("--report", help="JSON report (default: benchmarks/results/kao_<profile>.json)")
     args = p.parse_args(argv)
     cases = []
-    for t in args.threads:
+    for spec in args.cases:
+        t, w = (int(x) for x in spec.lower().split("x"))
         with tempfile.TemporaryDirectory(prefix="iaa-bench-kao-") as tmp:
-            case = one(args.profile, t, Path(tmp))
+            case = one(args.profile, t, w, Path(tmp))
         cases.append(case)
-        print(f"threads={t}: notebooks 02-04 {case['kao_notebooks_seconds']:.1f} s "
+        print(f"threads={t} workers={w}: notebooks 02-04 {case['kao_notebooks_seconds']:.1f} s "
               f"({', '.join(f'{k} {v}' for k, v in case['notebooks'].items())}); "
               f"load {case['loadavg_before'][0]} -> {case['loadavg_after'][0]}", flush=True)
     report = {"benchmark": "kao_notebooks", "profile": args.profile, "cases": cases,
