@@ -1,0 +1,91 @@
+"""Which reconstruction weight α lets the demo-size SAF learn? (A benchmark, not a test.)
+
+Trains the full SAF model of the demo profile (``iaalib.studies.saf.book_config`` with the values of
+``notebooks/params/demo.yaml``) for each ``--alphas`` value and ``--seeds`` seed, plus NIMA as the
+reference, through the book's own engine (checkpoint-or-train, so re-runs are cheap), and reports on
+the standard split's test set: SRCC/PLCC of the mean score, the SD of the predicted means (how far a
+model has moved from predicting one average distribution) and the last epoch's training EMD.
+
+    python benchmarks/bench_saf_alpha.py [--alphas 0.1 0.01] [--seeds 0 1] [--workers 2]
+                                         [--out benchmarks/results/saf_alpha.json]
+
+Needs the demo profile's SynthAVA and standard-split manifests under ``IAA_HOME`` (run
+``iaa book --profile demo --only 01`` first). Timings depend on the machine's load.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from iaalib import book  # noqa: E402
+from iaalib.studies import saf  # noqa: E402
+
+
+def demo_settings() -> dict:
+    import yaml
+
+    common = yaml.safe_load((REPO / "notebooks" / "params" / "demo.yaml").read_text())["common"]
+    return common
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.1, 0.01])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "saf_alpha.json"))
+    args = p.parse_args(argv)
+
+    c = demo_settings()
+    dataset = book.resolve_dataset(synth_n=c["synth_n"], synth_short_edge=c["synth_short_edge"],
+                                   synth_seed=c["synth_seed"])
+    base = saf.book_config("demo", dataset.image_dir, train_subset=c["saf_train_subset"],
+                           subset_seed=c["seed"], epochs=c["saf_epochs"],
+                           batch_size=c["saf_batch_size"], short_edge=c["saf_short_edge"],
+                           width_mult=c["saf_width_mult"], group_size=c["saf_group_size"],
+                           weights=c["saf_weights"] or None, lr=c["saf_lr"], beta=c["saf_beta"],
+                           seed=c["seed"], device=c["saf_device"],
+                           num_threads=c["saf_num_threads"] or None)
+    configs = {}
+    for alpha in args.alphas:
+        for s in args.seeds:
+            configs[f"SAF alpha={alpha:g} seed={s}"] = saf.saf_config(
+                base.with_overrides({"loss.alpha": alpha}), seed=s)
+    for s in args.seeds:
+        configs[f"NIMA seed={s}"] = saf.nima_config(base, dropout=c["saf_nima_dropout"], seed=s)
+    t0 = time.perf_counter()
+    load_before = os.getloadavg()
+    runs = saf.run_configs(configs, workers=args.workers)
+    rows = {}
+    for label, run in runs.items():
+        pred = run.predictions
+        rows[label] = {"srcc_mean": run.metrics["srcc_mean"], "plcc_mean": run.metrics["plcc_mean"],
+                       "emd": run.metrics["emd"], "sd_of_predicted_means": float(pred["mean"].std()),
+                       "sd_of_true_means": float(pred["gt_mean"].std()),
+                       "final_train_emd": run.history[-1]["train_emd"], "run": str(run.dir)}
+        r = rows[label]
+        print(f"{label:28s} SRCC {r['srcc_mean']:+.3f}  PLCC {r['plcc_mean']:+.3f}  "
+              f"SD(pred mean) {r['sd_of_predicted_means']:.3f}  train EMD {r['final_train_emd']:.4f}")
+    report = {"benchmark": "saf_alpha", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "settings": {k: v for k, v in c.items() if k.startswith("saf_")},
+              "alphas": args.alphas, "seeds": args.seeds, "results": rows,
+              "wall_seconds": round(time.perf_counter() - t0, 1),
+              "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

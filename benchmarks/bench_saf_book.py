@@ -1,0 +1,82 @@
+"""Wall time of the SAF chapters (notebooks 05-09) of a profile, from a fresh IAA_HOME.
+
+    python benchmarks/bench_saf_book.py [--profile demo] [--report FILE] [--keep DIR]
+
+Runs ``iaa book --profile P --only 01 05 06 07 08 09 --no-html`` exactly as ``make book`` would run
+those chapters (notebook 01 writes the manifests they read) in an empty temporary ``IAA_HOME``, so
+SynthAVA/SynthTID generation and every SAF/NIMA training run are included. Records the per-notebook
+wall times from ``book-run.json``, the SAF total against its budget (demo: 260 s of the book's 600 s
+on two cores), the load average before and after (the machine may be shared: timings under load are
+pessimistic), and the result tables the chapters saved. Writes
+``benchmarks/results/book_<profile>_saf.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+SAF_NOTEBOOKS = ("05_saf_model", "06_saf_ablations", "07_saf_tsne", "08_saf_gradcam",
+                 "09_saf_cross_dataset")
+BUDGET_S = {"demo": 260.0, "smoke": 50.0}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--report", help="JSON report (default: benchmarks/results/book_<profile>_saf.json)")
+    p.add_argument("--keep", help="use this folder (kept) for IAA_HOME and the build instead of a "
+                   "temporary one")
+    args = p.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="iaa-bench-saf-") as tmp:
+        work = Path(args.keep) if args.keep else Path(tmp)
+        out, home = work / "build", work / "home"
+        env = {**os.environ, "MPLBACKEND": "Agg", "IAA_HOME": str(home)}
+        load_before = os.getloadavg()
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", args.profile,
+                            "--only", "01", *SAF_NOTEBOOKS, "--no-html", "--out", str(out)],
+                           cwd=ROOT, env=env)
+        wall = time.perf_counter() - t0
+        load_after = os.getloadavg()
+        run_json = out / "book-run.json"
+        record = json.loads(run_json.read_text()) if run_json.is_file() else {}
+        import pandas as pd
+
+        tables = {csv.stem: json.loads(pd.read_csv(csv, index_col=0).round(4).to_json(orient="index"))
+                  for csv in sorted((home / "results" / args.profile).glob("saf_*.csv"))}
+
+    seconds = {e["name"]: e.get("seconds") for e in record.get("notebooks", [])}
+    saf_total = round(sum(seconds.get(n) or 0.0 for n in SAF_NOTEBOOKS), 1)
+    budget = BUDGET_S.get(args.profile)
+    report = {
+        "benchmark": "book_saf", "profile": args.profile, "fresh_iaa_home": True,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "exit_code": r.returncode,
+        "notebook_seconds": seconds, "saf_notebooks_seconds": saf_total,
+        "budget_seconds": budget, "meets_budget": None if budget is None else saf_total <= budget,
+        "data_seconds": record.get("data_seconds"), "wall_seconds": round(wall, 1),
+        "loadavg_before": load_before, "loadavg_after": load_after,
+        "cpu_count": os.cpu_count(), "machine": platform.platform(),
+        "git_revision": record.get("revision"), "result_tables": tables,
+    }
+    path = Path(args.report) if args.report else RESULTS / f"book_{args.profile}_saf.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in ("notebook_seconds", "saf_notebooks_seconds",
+                                             "budget_seconds", "loadavg_before", "loadavg_after")},
+                     indent=2))
+    print(f"wrote {path}")
+    return r.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,662 @@
+"""The SAF paper's experiments as grids of experiment configs: the comparison with NIMA (Table 2),
+the ablations (Table 3), the bottleneck size P (comparative-study figure), the activation losses
+(Table 4), t-SNE and Grad-CAM (Visualization) and the cross-dataset test on TID2013 (Table 5).
+
+Every run is :func:`base_config` plus a few named overrides (:func:`saf_config`,
+:func:`nima_config`), so a run that two chapters need — the full model is Table 2's "SAF", Table 3's
+"full", Table 4's "L1", one point of the P study and the t-SNE/Grad-CAM model — has one config
+hash and is trained once (``iaalib.train.train`` is checkpoint-or-train). :func:`run_configs`
+trains a grid, optionally several runs at a time in separate processes.
+
+The SAF text lost its tables and equations; what it states in words is in
+``paper_results.yaml`` (``iaalib.studies.paper.paper_claims("saf")``).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import io
+import multiprocessing
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_write
+from ..config import ExperimentConfig
+from ..errors import IaaError
+from ..losses import SAF_ALPHA, SAF_BETA
+from ..runrecord import Run
+
+#: Table 3 (ablation study): row name -> overrides of the full model. "w/o Split" replaces the
+#: separated multi-way regressor by a conventional joint one; "w/o Act" drops the activation loss
+#: (no pre-activation, β = 0) but keeps the fusing module's pooling and the split regressor.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "w/o Split": {"model.split_regressor": False},
+    "w/o Act": {"loss.beta": 0.0},
+    "w/o Act & Split": {"model.split_regressor": False, "loss.beta": 0.0},
+}
+#: Table 4 (forms of the activation loss): row name -> ``loss.activation``.
+ACTIVATION_LOSSES: dict[str, str] = {"L1": "l1", "KL": "kl", "JS": "js"}
+#: Columns of the SAF result tables (keys of metrics.json; ``acc`` in percent).
+METRICS: tuple[str, ...] = ("srcc_mean", "plcc_mean", "srcc_sd", "plcc_sd", "acc", "emd")
+#: Columns of Table 5 (TID2013 has one MOS per image: correlations of the mean only).
+TID_METRICS: tuple[str, ...] = ("srcc_mean", "plcc_mean")
+
+
+# ============================================================================ configs
+def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
+                image_dir: str | os.PathLike, val: str | os.PathLike | None = None,
+                epochs: int = 15, batch_size: int = 32, short_edge: int = 256,
+                width_mult: float = 1.0, group_size: int = 32, weights: str | None = "imagenet",
+                optimizer: str = "sgd", lr: float = 0.001, momentum: float = 0.9,
+                weight_decay: float = 5e-4, schedule: str = "constant",
+                alpha: float = SAF_ALPHA, beta: float = SAF_BETA, activation: str = "l1",
+                regressor_hidden: int | None = None, seed: int = 0, device: str = "auto",
+                num_threads: int | None = None, num_workers: int = 0,
+                eval_batch_size: int | None = None) -> ExperimentConfig:
+    """The complete SAF model ("Our Proposal") on the standard split; every SAF/NIMA run derives
+    from it, so runs asked for by several chapters hash identically.
+
+    Paper settings ("Implementation Details"): VGG16 encoder, images resized to short edge 256 with
+    the aspect ratio kept, random horizontal flip, SGD with momentum 0.9, loss EMD + α·reconstruction
+    + β·activation (L1). **Choice** (values lost in the text): ImageNet weights for the encoder, lr
+    0.001 (a pretrained encoder), weight decay 5e-4, constant schedule, 15 epochs, batch 32, P = 32
+    maps per group (c = 320), α = β = 0.1 (``iaalib.losses``). The demo profile trains narrow
+    encoders from scratch (``width_mult``, ``weights=None``) on small images.
+    """
+    d = {
+        "name": "saf",
+        "data": {"train": os.fspath(train), "val": os.fspath(val) if val else None,
+                 "test": os.fspath(test), "image_dir": os.fspath(image_dir), "transform": "saf",
+                 "short_edge": int(short_edge), "num_workers": int(num_workers)},
+        "model": {"family": "saf", "width_mult": float(width_mult), "group_size": int(group_size),
+                  "weights": weights or None, "split_regressor": True, "fusion": "gap",
+                  "decoder": True, "fc_dim": regressor_hidden},
+        "loss": {"alpha": float(alpha), "beta": float(beta), "activation": activation},
+        "optim": {"name": optimizer, "lr": float(lr), "momentum": float(momentum),
+                  "weight_decay": float(weight_decay), "schedule": schedule},
+        "epochs": int(epochs), "batch_size": int(batch_size), "eval_batch_size": eval_batch_size,
+        "seed": int(seed), "device": device, "num_threads": num_threads, "quiet": True,
+    }
+    return saf_config(ExperimentConfig.from_dict(d))  # named like the full model's run
+
+
+def saf_config(base: ExperimentConfig, *, ablation: str = "full", activation: str | None = None,
+               group_size: int | None = None, seed: int | None = None) -> ExperimentConfig:
+    """One SAF run: a Table 3 row (``ablation``), a Table 4 activation loss, a bottleneck size P
+    (``group_size``) and/or another seed, applied to ``base``. Unchanged values keep the hash."""
+    if ablation not in ABLATIONS:
+        raise IaaError(f"unknown SAF ablation {ablation!r}; expected one of {', '.join(ABLATIONS)}")
+    if base.model.family != "saf":
+        raise IaaError(f"saf_config needs a SAF base config, got family {base.model.family!r}")
+    overrides: dict[str, Any] = dict(ABLATIONS[ablation])
+    if activation is not None:
+        if activation not in ACTIVATION_LOSSES.values():
+            raise IaaError(f"activation must be one of {sorted(ACTIVATION_LOSSES.values())}, "
+                           f"got {activation!r}")
+        overrides["loss.activation"] = activation
+    if group_size is not None:
+        overrides["model.group_size"] = int(group_size)
+    if seed is not None:
+        overrides["seed"] = int(seed)
+    cfg = base.with_overrides(overrides)
+    parts = [_slug(ablation), cfg.loss.activation, f"p{cfg.model.group_size}", f"s{cfg.seed}"]
+    return cfg.with_overrides({"name": "saf-" + "-".join(parts)})
+
+
+def nima_config(base: ExperimentConfig, *, dropout: float = 0.75,
+                seed: int | None = None) -> ExperimentConfig:
+    """NIMA (Talebi & Milanfar) with SAF's encoder: VGG16 at the same width and weights, same data,
+    optimiser and epochs, EMD loss only (Table 2's main baseline, Table 5).
+
+    **Choice:** NIMA gets SAF's input pipeline (whole image, short edge ``data.short_edge``, aspect
+    kept, flip) instead of its 224² random crops, so the comparison isolates the model.
+    ``dropout`` before the last layer is NIMA's 0.75.
+    """
+    overrides: dict[str, Any] = {
+        "model.family": "nima", "model.backbone": "vgg16", "model.group_size": None,
+        "model.fc_dim": None, "model.dropout": float(dropout),
+        "loss.alpha": 0.0, "loss.beta": 0.0, "loss.activation": "l1",
+    }
+    if seed is not None:
+        overrides["seed"] = int(seed)
+    cfg = base.with_overrides(overrides)
+    return cfg.with_overrides({"name": f"nima-vgg16-s{cfg.seed}"})
+
+
+def vanilla_autoencoder_config(base: ExperimentConfig, *, separate_run: bool = False
+                               ) -> ExperimentConfig:
+    """The "vanilla Auto-Encoder" of the Grad-CAM figure: encoder, decoder and SPP regressor,
+    no fusing module, a conventional (joint) regressor.
+
+    **Choice:** by default this is the "w/o Act & Split" run of Table 3. Group average pooling has
+    no parameters, so with β = 0 a model that computes it trains exactly like one without a fusing
+    module (same weights, same steps; ``tests/test_studies_saf.py`` checks it); sharing the run
+    saves one training. ``separate_run=True`` builds the literal model (``fusion: none``).
+    """
+    if not separate_run:
+        return saf_config(base, ablation="w/o Act & Split")
+    cfg = base.with_overrides({"model.fusion": "none", "model.split_regressor": False,
+                               "loss.beta": 0.0})
+    return cfg.with_overrides({"name": f"saf-vanilla-ae-p{cfg.model.group_size}-s{cfg.seed}"})
+
+
+def table2_configs(base: ExperimentConfig, *, nima_dropout: float = 0.75,
+                   baselines: Sequence[str] = ("w/o Split",)) -> dict[str, ExperimentConfig]:
+    """Table 2 rows: "SAF", "NIMA" and cheap extra baselines named by Table 3 rows (by default the
+    conventional joint regressor, "w/o Split", shown as "SAF w/o Split")."""
+    configs = {"SAF": saf_config(base), "NIMA": nima_config(base, dropout=nima_dropout)}
+    for name in baselines:
+        configs[f"SAF {name}"] = saf_config(base, ablation=name)
+    return configs
+
+
+def table3_configs(base: ExperimentConfig) -> dict[str, ExperimentConfig]:
+    """Table 3 rows: "full", "w/o Split", "w/o Act", "w/o Act & Split"."""
+    return {name: saf_config(base, ablation=name) for name in ABLATIONS}
+
+
+def table4_configs(base: ExperimentConfig) -> dict[str, ExperimentConfig]:
+    """Table 4 rows: the activation loss as "L1" (the full model), "KL" or "JS"."""
+    return {name: saf_config(base, activation=kind) for name, kind in ACTIVATION_LOSSES.items()}
+
+
+def bottleneck_configs(base: ExperimentConfig, sizes: Sequence[int]) -> dict[str, ExperimentConfig]:
+    """The comparative study of the bottleneck dimension: rows "P=<p>" (c = 10·P maps)."""
+    return {f"P={int(p)}": saf_config(base, group_size=int(p)) for p in sizes}
+
+
+def seed_configs(base: ExperimentConfig, seeds: Sequence[int]) -> dict[str, ExperimentConfig]:
+    """The full model with other training seeds (run-to-run variation): rows "seed=<s>"."""
+    return {f"seed={int(s)}": saf_config(base, seed=int(s)) for s in seeds}
+
+
+# ============================================================================ data for the book
+def training_subset(manifest: str | os.PathLike, n: int | None, *, seed: int = 0) -> Path:
+    """A seeded random subset of ``n`` rows of a training manifest (file order kept), written
+    atomically to ``<manifest folder>/subsets/<stem>_n<n>_s<seed>.csv``; the manifest itself when
+    ``n`` is 0/None or not smaller than it.
+
+    **Choice:** the demo profile trains on a subset of the standard split's training images so the
+    SAF grid fits its time budget; the test set is never subsampled.
+    """
+    from ..data.manifests import read_manifest
+
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise IaaError(f"{manifest}: manifest not found (run notebook 01, which writes the "
+                       "standard split, first)")
+    if not n:
+        return manifest
+    if n < 0:
+        raise IaaError(f"training subset size must be positive, got {n}")
+    df = read_manifest(manifest)
+    if n >= len(df):
+        return manifest
+    rows = np.sort(np.random.default_rng(seed).choice(len(df), size=int(n), replace=False))
+    out = manifest.parent / "subsets" / f"{manifest.stem}_n{int(n)}_s{int(seed)}.csv"
+    text = df.iloc[rows].to_csv(index=False)
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        with atomic_write(out, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    return out
+
+
+def book_config(profile: str, image_dir: str | os.PathLike, *, manifest_root: str | None = None,
+                train_subset: int = 0, subset_seed: int = 0, **settings: Any) -> ExperimentConfig:
+    """:func:`base_config` on the standard split notebook 01 wrote for ``profile``
+    (``iaalib.book.manifest_dir(profile, "standard")``), training on :func:`training_subset`."""
+    from ..book import manifest_dir
+
+    if not image_dir:
+        raise IaaError("no image folder: set image_dir in the profile (real AVA) or use SynthAVA")
+    folder = manifest_dir(profile, "standard", manifest_root or None)
+    train = training_subset(folder / "train.csv", train_subset, seed=subset_seed)
+    if not (folder / "test.csv").is_file():
+        raise IaaError(f"{folder / 'test.csv'}: test manifest not found (run notebook 01 first)")
+    return base_config(train=train, test=folder / "test.csv", image_dir=image_dir, **settings)
+
+
+# ============================================================================ the model, shown
+def forward_shapes(model, image) -> pd.DataFrame:
+    """One forward pass of a SAF model on ``image`` ([3, H, W] or [1, 3, H, W]): the shape of
+    every stage (input, encoder output, bottleneck F, group average pooling, SPP, split regressor,
+    decoder) and the parameters of the module that produces it."""
+    import torch
+
+    x = image.unsqueeze(0) if image.dim() == 3 else image
+    stages = [("encoder", "encoder (VGG16 conv blocks)"),
+              ("bottleneck", "bottleneck F (1×1 conv to M·P maps, ReLU)"),
+              ("spp", "spatial pyramid pooling"), ("regressor", "regressor → logits"),
+              ("decoder", "decoder → reconstruction")]
+    seen: dict[str, tuple[int, ...]] = {}
+    hooks = [getattr(model, name).register_forward_hook(
+        lambda _m, _i, out, name=name: seen.__setitem__(name, tuple(out.shape)))
+        for name, _ in stages if getattr(model, name, None) is not None]
+    try:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    rows = [("input image", tuple(x.shape), 0)]
+    for name, text in stages:
+        if name in seen:
+            n = sum(p.numel() for p in getattr(model, name).parameters())
+            rows.append((text, seen[name], n))
+            if name == "bottleneck" and "group_pooled" in out:
+                rows.append(("group average pooling (M values)", tuple(out["group_pooled"].shape), 0))
+    rows.append(("softmax → score distribution", tuple(out["dist_logits"].shape), 0))
+    return pd.DataFrame(rows, columns=["stage", "shape", "parameters"]).set_index("stage")
+
+
+def loss_terms(model, sample: Mapping[str, Any], cfg: ExperimentConfig) -> dict[str, float]:
+    """The SAF loss terms (``iaalib.losses.saf_loss`` with ``cfg``'s α, β and activation loss) of
+    ``model`` on one dataset sample (``{"image", "dist"}``), without gradients."""
+    import torch
+
+    from ..losses import saf_loss
+
+    model.eval()
+    with torch.no_grad():
+        x = sample["image"].unsqueeze(0)
+        terms = saf_loss(model(x), sample["dist"].unsqueeze(0), x, alpha=cfg.loss.alpha,
+                         beta=cfg.loss.beta, activation=cfg.loss.activation)
+    return {k: float(v) for k, v in terms.items()}
+
+
+def distribution_figure(images: Sequence[Any], ground_truth: np.ndarray,
+                        predicted: Mapping[str, np.ndarray], *, titles: Sequence[str] | None = None):
+    """Images (top row) with their ground-truth and predicted 10-bin score distributions (bottom
+    row, one bar series per model). ``ground_truth`` [N, 10]; ``predicted`` {name: [N, 10]}."""
+    from matplotlib.figure import Figure
+
+    from ..viz import _load_image_array
+
+    n = len(images)
+    gt = np.asarray(ground_truth, float)
+    fig = Figure(figsize=(2.6 * n + 0.4, 4.6), layout="constrained")
+    axes = fig.subplots(2, n, squeeze=False, height_ratios=[1.2, 1])
+    series = {"ground truth": gt, **{k: np.asarray(v, float) for k, v in predicted.items()}}
+    width = 0.8 / len(series)
+    scores = np.arange(1, 11)
+    for j in range(n):
+        axes[0, j].imshow(_load_image_array(images[j]))
+        axes[0, j].set_axis_off()
+        if titles is not None:
+            axes[0, j].set_title(titles[j], fontsize=8)
+        ax = axes[1, j]
+        for k, (name, d) in enumerate(series.items()):
+            ax.bar(scores + (k - (len(series) - 1) / 2) * width, d[j], width=width, label=name)
+        ax.set_xticks(scores)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("score", fontsize=8)
+    axes[1, 0].set_ylabel("probability", fontsize=8)
+    axes[1, 0].legend(fontsize=7)
+    return fig
+
+
+# ============================================================================ running a grid
+def run_configs(configs: Mapping[str, ExperimentConfig], *, workers: int = 1,
+                echo: Callable[[str], Any] | None = print) -> dict[str, Run]:
+    """Checkpoint-or-train every config (``iaalib.train.train``) and return its finished run.
+
+    Configs with the same hash train once, in the run directory of the first one (run directories
+    are ``<name>-<hash>``: build configs with :func:`saf_config` / :func:`nima_config`, whose names
+    follow from the config, so every chapter finds the same directory). ``workers > 1`` trains
+    that many runs at a time, each in its own process (``spawn``; set each config's
+    ``num_threads`` so that workers × threads fits the cores). Results do not depend on
+    ``workers``: every run is seeded and deterministic.
+    ``echo`` gets one line per run (and the epoch lines of runs trained in a worker).
+    """
+    train = _train_function()
+    say = echo or (lambda _s: None)
+    unique: dict[str, ExperimentConfig] = {}
+    for cfg in configs.values():
+        unique.setdefault(cfg.config_hash(), cfg)
+    todo = [cfg for cfg in unique.values() if not _is_finished(cfg)]
+    if workers > 1 and len(todo) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+            futures = {pool.submit(_train_worker, cfg.to_dict()): cfg for cfg in todo}
+            for fut in cf.as_completed(futures):
+                cfg = futures[fut]
+                ok, seconds, output = fut.result()
+                for line in output.splitlines():
+                    say(f"  {cfg.name}: {line}")
+                if not ok:
+                    raise IaaError(f"training {cfg.name} (hash {cfg.config_hash()[:10]}) failed: "
+                                   f"{output.splitlines()[-1] if output else 'no output'}")
+                say(f"trained {cfg.name} in {seconds:.1f} s")
+    else:
+        for cfg in todo:
+            t0 = time.perf_counter()
+            train(cfg, quiet=True)
+            say(f"trained {cfg.name} in {time.perf_counter() - t0:.1f} s")
+    runs: dict[str, Run] = {}
+    for label, cfg in configs.items():  # the first config of each hash names the run directory
+        runs[label] = train(unique[cfg.config_hash()], quiet=True)  # finished: not trained again
+        if runs[label].status != "finished":
+            raise IaaError(f"{runs[label].dir}: run {label!r} did not finish ({runs[label].status})")
+    trained = {cfg.config_hash() for cfg in todo}
+    reused = [cfg.name for h, cfg in unique.items() if h not in trained]
+    if reused:
+        say(f"reused {len(reused)} finished run(s): {', '.join(reused)}")
+    return runs
+
+
+def _train_function():
+    """``iaalib.train.train``, imported without tqdm's "IProgress not found" warning (the book's
+    kernels have no ipywidgets; the runs print plain lines)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from ..train import train
+    return train
+
+
+def _is_finished(cfg: ExperimentConfig) -> bool:
+    from .._io import read_json
+    from ..runrecord import manifest_checksums
+    from ..train import default_run_dir
+
+    record = default_run_dir(cfg) / "run.json"
+    if not record.is_file():
+        return False
+    rec = read_json(record)
+    return (rec.get("status") == "finished" and rec.get("config_hash") == cfg.config_hash()
+            and rec.get("manifest_sha256") == manifest_checksums(cfg))
+
+
+def _train_worker(cfg_dict: dict) -> tuple[bool, float, str]:
+    """Train one config in a worker process; returns (ok, seconds, captured output)."""
+    train = _train_function()
+
+    buf = io.StringIO()
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            train(ExperimentConfig.from_dict(cfg_dict), quiet=True)
+    except Exception as e:  # reported by the parent with the run's name
+        return False, time.perf_counter() - t0, buf.getvalue() + f"{type(e).__name__}: {e}"
+    return True, time.perf_counter() - t0, buf.getvalue()
+
+
+# ============================================================================ result tables
+def metrics_table(runs: Mapping[str, Run], metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Rows = ``runs``' labels, columns = ``metrics`` from each run's metrics.json (the Table 2
+    protocol; ``acc`` in percent; PLCC without a logistic fit)."""
+    rows = {}
+    for label, run in runs.items():
+        m = run.metrics
+        missing = [k for k in metrics if k not in m]
+        if missing:
+            raise IaaError(f"{run.dir}/metrics.json has no {missing}")
+        rows[label] = {k: (np.nan if m[k] is None else float(m[k]) * (100.0 if k == "acc" else 1.0))
+                       for k in metrics}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(metrics))
+
+
+def save_table(table: pd.DataFrame, name: str, profile: str, runs: Mapping[str, Run] | Sequence[Run],
+               *, note: str = "", root: str | os.PathLike | None = None) -> Path:
+    """``iaalib.studies.results.save_result_table`` with the (de-duplicated) dirs of ``runs``."""
+    from .results import save_result_table
+
+    items = runs.values() if isinstance(runs, Mapping) else runs
+    dirs = list(dict.fromkeys(os.fspath(r.dir) for r in items))
+    return save_result_table(table, name, profile, dirs, note=note, root=root)
+
+
+def check_claims(table_name: str, ours: pd.DataFrame, spread: pd.Series | None = None
+                 ) -> pd.DataFrame:
+    """The paper's orderings for ``table_name`` (``paper_claims("saf")``: "table2" … "table5")
+    checked on ``ours`` (``iaalib.studies.paper.check_claims``), plus the difference a − b and,
+    given the seed ``spread``, whether that difference is larger than the spread of its metric
+    (``beyond seed spread``; a smaller one is not evidence either way)."""
+    from .paper import check_claims as check, paper_claims
+
+    claims = paper_claims("saf")[table_name]
+    out = check(claims, ours)
+    out["difference"] = pd.to_numeric(out["ours_a"], errors="coerce") - \
+        pd.to_numeric(out["ours_b"], errors="coerce")
+    if spread is not None:
+        limits = np.array([float(spread.get(metric, np.nan)) for _a, _b, metric in claims["better"]])
+        out["beyond seed spread"] = out["difference"].abs().to_numpy() > limits
+    return out
+
+
+def seed_spread(table: pd.DataFrame) -> pd.Series:
+    """Run-to-run variation: max − min of each column over the rows (one row per seed)."""
+    return table.max() - table.min()
+
+
+def versus_reference(table: pd.DataFrame, reference: str, spread: pd.Series,
+                     metric: str = "srcc_mean") -> pd.DataFrame:
+    """Each row's ``metric`` minus the ``reference`` row's, and whether that difference is larger
+    than the seed spread of ``metric`` (the difference two seeds of one setting already show)."""
+    diff = table[metric] - table.at[reference, metric]
+    return pd.DataFrame({metric: table[metric], f"Δ vs {reference}": diff,
+                         "beyond seed spread": diff.abs() > float(spread[metric])})
+
+
+def bottleneck_figure(table: pd.DataFrame, metrics: Sequence[str] = ("srcc_mean", "plcc_mean"),
+                      *, seed_spread_of: pd.Series | None = None, title: str | None = None):
+    """The comparative study of P: ``metrics`` against P for rows "P=<p>" (a Figure, no pyplot).
+    ``seed_spread_of`` draws ± half the seed spread around each point as an error bar."""
+    from matplotlib.figure import Figure
+
+    ps = [int(re.fullmatch(r"P=(\d+)", str(i)).group(1)) for i in table.index]
+    order = np.argsort(ps)
+    fig = Figure(figsize=(4.8, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for m in metrics:
+        y = table[m].to_numpy(float)[order]
+        err = None if seed_spread_of is None else float(seed_spread_of[m]) / 2
+        ax.errorbar(np.asarray(ps)[order], y, yerr=err, marker="o", capsize=3, label=m)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(ps), [str(p) for p in sorted(ps)])
+    ax.set_xlabel("P (maps per score group; c = 10·P)")
+    ax.set_ylabel("correlation with ground truth")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Bottleneck dimension (comparative study)", fontsize=10)
+    return fig
+
+
+# ============================================================================ Table 5 (TID2013)
+def cross_dataset(runs: Mapping[str, Run], tid_root: str | os.PathLike, *, batch_size: int = 16,
+                  device: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Table 5: each run's best checkpoint on a TID2013-format set without fine-tuning
+    (``iaalib.evaluate.evaluate_tid``). Returns ``(table, per_distortion, by_level)``: table rows
+    = labels, columns ``srcc_mean, plcc_mean, n_images``; per_distortion rows = distortion types,
+    columns (label, metric) — SRCC/PLCC of the predicted mean vs MOS within one distortion type;
+    by_level rows = distortion levels 1..5, columns the mean MOS and each label's mean predicted
+    score."""
+    from ..data.synth_tid import read_tid
+    from ..evaluate import evaluate_tid
+    from ..metrics import plcc, srcc
+
+    tid = read_tid(tid_root)
+    rows, per = {}, {}
+    by_level = {"MOS": tid.groupby("level")["mos"].mean()}
+    for label, run in runs.items():
+        res = evaluate_tid(run.dir, tid_root, batch_size=batch_size, device=device,
+                           return_predictions=True)
+        rows[label] = {"srcc_mean": res["srcc_mean"], "plcc_mean": res["plcc_mean"],
+                       "n_images": res["n_images"]}
+        pred = res["predictions"]
+        rows_of = pred["index"].to_numpy()
+        pred = pred.assign(code=tid["distortion"].to_numpy()[rows_of],
+                           name=tid["distortion_name"].to_numpy()[rows_of],
+                           level=tid["level"].to_numpy()[rows_of])
+        by_level[label] = pred.groupby("level")["mean"].mean()
+        for (code, name), g in pred.groupby(["code", "name"], sort=True):
+            dist = f"#{int(code)} {name}"
+            ok = len(g) > 2 and g["mean"].std() > 0
+            per.setdefault(dist, {})[(label, "srcc_mean")] = srcc(g["mean"], g["mos"]) if ok else np.nan
+            per.setdefault(dist, {})[(label, "plcc_mean")] = plcc(g["mean"], g["mos"]) if ok else np.nan
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    per_distortion = pd.DataFrame.from_dict(per, orient="index")
+    per_distortion.columns = pd.MultiIndex.from_tuples(per_distortion.columns)
+    per_distortion.index.name = "distortion"
+    levels = pd.DataFrame(by_level)
+    levels.index.name = "level"
+    return table, per_distortion, levels
+
+
+def per_distortion_figure(per_distortion: pd.DataFrame, metric: str = "srcc_mean", *,
+                          title: str | None = None):
+    """Bars of ``metric`` per distortion type (rows) and model (the first column level) from
+    :func:`cross_dataset`'s per-distortion table."""
+    from matplotlib.figure import Figure
+
+    table = per_distortion.xs(metric, axis=1, level=1)
+    fig = Figure(figsize=(1.0 * len(table) + 2.5, 3.4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, table.shape[1])
+    x = np.arange(len(table))
+    for k, model in enumerate(table.columns):
+        ax.bar(x + (k - (table.shape[1] - 1) / 2) * width, table[model].to_numpy(float),
+               width=width, label=str(model))
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(x, [str(i) for i in table.index], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"{metric} vs MOS (within type)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Cross-dataset, per distortion type", fontsize=10)
+    return fig
+
+
+# ============================================================================ t-SNE
+def untrained_predictions(cfg: ExperimentConfig, *, manifest: str | os.PathLike | None = None,
+                          device: str = "cpu") -> pd.DataFrame:
+    """Predictions (``iaalib.evaluate.predict`` frame) of ``cfg``'s network at its random
+    initialisation — the "random initialised model" of the t-SNE figure — on ``manifest``
+    (default the test manifest). The weights are drawn after ``torch.manual_seed(cfg.seed)``,
+    as the trainer does before it builds the model."""
+    import torch
+
+    from ..config import build_model
+    from ..loaders import build_batch_sampler, build_dataset, make_loader
+    from ..evaluate import predict
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model)
+    ds = build_dataset(cfg, manifest or cfg.data.test, train=False)
+    sampler = build_batch_sampler(ds, cfg.data, cfg.eval_batch_size or cfg.batch_size,
+                                  shuffle=False, seed=cfg.seed)
+    return predict(model, make_loader(ds, sampler, seed=cfg.seed), device=device)
+
+
+def tsne_panels(predictions: Mapping[str, pd.DataFrame], *, n_points: int | None = None,
+                seed: int = 0, perplexity: float = 30.0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """2-D t-SNE embeddings (``iaalib.viz.tsne_embedding``) of the 10-bin score distributions:
+    a "ground truth" panel (``gt_p1..gt_p10``) and one panel per model (``p1..p10``), over the same
+    images, each coloured by the ground-truth mean score. ``n_points``: a seeded sample of the
+    images common to every frame (all when None).
+
+    **Choice:** the paper's number of images and t-SNE settings are lost; each panel is its own
+    t-SNE (PCA init, ``seed``), so a model whose predictions order the images like the ground truth
+    shows the same colour gradient, and a random model shows none.
+    """
+    from ..viz import tsne_embedding
+
+    frames = list(predictions.values())
+    if not frames:
+        raise ValueError("tsne_panels: no predictions")
+    ids = set(frames[0]["image_id"])
+    for f in frames[1:]:
+        ids &= set(f["image_id"])
+    ids = np.array(sorted(ids))
+    if n_points and n_points < len(ids):
+        ids = np.sort(np.random.default_rng(seed).choice(ids, size=int(n_points), replace=False))
+    first = frames[0].set_index("image_id").loc[ids]
+    gt_cols = [f"gt_p{i}" for i in range(1, 11)]
+    values = first["gt_mean"].to_numpy(float)
+    panels = {"ground truth": (tsne_embedding(first[gt_cols].to_numpy(float), seed=seed,
+                                              perplexity=perplexity), values)}
+    for label, frame in predictions.items():
+        p = frame.set_index("image_id").loc[ids, [f"p{i}" for i in range(1, 11)]].to_numpy(float)
+        panels[label] = (tsne_embedding(p, seed=seed, perplexity=perplexity), values)
+    return panels
+
+
+def neighbour_agreement(points: np.ndarray, values: np.ndarray, k: int = 10) -> float:
+    """How well a 2-D embedding keeps images of similar score together: the SRCC between each
+    point's value and the mean value of its ``k`` nearest neighbours in the embedding (about 0
+    for a random layout, near 1 when the colour changes smoothly)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from ..metrics import srcc
+
+    pts, vals = np.asarray(points, float), np.asarray(values, float)
+    k = int(min(k, len(pts) - 1))
+    if k < 1:
+        raise ValueError("neighbour_agreement needs at least 2 points")
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(pts).kneighbors(pts)
+    return float(srcc(vals, vals[idx[:, 1:]].mean(axis=1)))
+
+
+# ============================================================================ Grad-CAM
+def gradcam_examples(runs: Mapping[str, Run], image_ids: Sequence[int], *,
+                     manifest: str | os.PathLike | None = None
+                     ) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]], pd.DataFrame]:
+    """Grad-CAM maps of the predicted mean score (``iaalib.gradcam.mean_score_cam``) for the
+    images ``image_ids`` of the test manifest, one list per run (best checkpoint).
+
+    Returns ``(images [H, W, 3] in [0, 1], {label: [H, W] maps}, scores)`` where ``scores`` has
+    the ground-truth mean and each model's predicted mean per image. Images go through each run's
+    evaluation transform (the whole image, aspect kept).
+    """
+    import torch
+
+    from ..gradcam import MeanScoreTarget, denormalise, mean_score_cam
+    from ..loaders import build_dataset
+
+    first = next(iter(runs.values()))
+    ds = build_dataset(first.config, manifest or first.config.data.test, train=False)
+    index_of = {int(i): k for k, i in enumerate(ds.image_ids)}
+    missing = [i for i in image_ids if int(i) not in index_of]
+    if missing:
+        raise IaaError(f"image ids {missing} are not in {manifest or first.config.data.test}")
+    samples = [ds[index_of[int(i)]] for i in image_ids]
+    if any(s is None for s in samples):
+        bad = [i for i, s in zip(image_ids, samples) if s is None]
+        raise IaaError(f"images {bad} could not be read (see the log)")
+    tensors = [s["image"] for s in samples]
+    scores = pd.DataFrame({"image_id": list(image_ids),
+                           "ground truth": [float(s["mean"]) for s in samples]})
+    maps: dict[str, list[np.ndarray]] = {}
+    target = MeanScoreTarget()
+    for label, run in runs.items():
+        model = run.load_model()
+        maps[label] = mean_score_cam(model, tensors)
+        with torch.no_grad():
+            scores[label] = [float(target(model(x.unsqueeze(0))["dist_logits"])[0])
+                             for x in tensors]
+    return [denormalise(x) for x in tensors], maps, scores
+
+
+def cam_concentration(maps: Sequence[np.ndarray], top: float = 0.2) -> float:
+    """Mean share of a CAM's total mass in its ``top`` fraction of pixels (``top`` for a flat map,
+    1 for one concentrated on few pixels): how focused the maps are."""
+    shares = []
+    for m in maps:
+        v = np.sort(np.asarray(m, float).ravel())[::-1]
+        total = v.sum()
+        k = max(1, int(round(top * v.size)))
+        shares.append(v[:k].sum() / total if total > 0 else np.nan)
+    return float(np.nanmean(shares))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
