@@ -93,7 +93,10 @@ def test_runs_shared_between_chapters_have_one_hash(base):
         == h(saf.seed_configs(base, [0])["seed=0"]) \
         == h(base)  # the base config is the full model
     assert h(saf.vanilla_autoencoder_config(base)) == h(saf.table3_configs(base)["w/o Act & Split"])
-    assert h(saf.table2_configs(base)["SAF w/o Split"]) == h(saf.table3_configs(base)["w/o Split"])
+    t2 = saf.table2_configs(base)
+    assert list(t2) == ["SAF", "NIMA", "SAF w/o Split", "SAF w/o Act"]
+    assert h(t2["SAF w/o Split"]) == h(saf.table3_configs(base)["w/o Split"])
+    assert h(t2["SAF w/o Act"]) == h(saf.table3_configs(base)["w/o Act"])
     assert h(saf.nima_config(base, dropout=0.0)) == \
         h(saf.table2_configs(base, nima_dropout=0.0)["NIMA"])
     grid = {**saf.table3_configs(base), **saf.table4_configs(base),

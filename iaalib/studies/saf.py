@@ -149,9 +149,11 @@ def vanilla_autoencoder_config(base: ExperimentConfig, *, separate_run: bool = F
 
 
 def table2_configs(base: ExperimentConfig, *, nima_dropout: float = 0.75,
-                   baselines: Sequence[str] = ("w/o Split",)) -> dict[str, ExperimentConfig]:
-    """Table 2 rows: "SAF", "NIMA" and cheap extra baselines named by Table 3 rows (by default the
-    conventional joint regressor, "w/o Split", shown as "SAF w/o Split")."""
+                   baselines: Sequence[str] = ("w/o Split", "w/o Act")
+                   ) -> dict[str, ExperimentConfig]:
+    """Table 2 rows: "SAF", "NIMA" and cheap extra baselines named by Table 3 rows, shown as
+    "SAF <row>" (by default the conventional joint regressor, "SAF w/o Split", and the
+    auto-encoder without pre-activation, "SAF w/o Act"; both are reused by the ablation study)."""
     configs = {"SAF": saf_config(base), "NIMA": nima_config(base, dropout=nima_dropout)}
     for name in baselines:
         configs[f"SAF {name}"] = saf_config(base, ablation=name)
@@ -538,7 +540,7 @@ def per_distortion_figure(per_distortion: pd.DataFrame, metric: str = "srcc_mean
 
 # ============================================================================ t-SNE
 def untrained_predictions(cfg: ExperimentConfig, *, manifest: str | os.PathLike | None = None,
-                          device: str = "cpu") -> pd.DataFrame:
+                          device: str = "auto") -> pd.DataFrame:
     """Predictions (``iaalib.evaluate.predict`` frame) of ``cfg``'s network at its random
     initialisation — the "random initialised model" of the t-SNE figure — on ``manifest``
     (default the test manifest). The weights are drawn after ``torch.manual_seed(cfg.seed)``,
@@ -546,15 +548,17 @@ def untrained_predictions(cfg: ExperimentConfig, *, manifest: str | os.PathLike 
     import torch
 
     from ..config import build_model
-    from ..loaders import build_batch_sampler, build_dataset, make_loader
+    from ..device import select_device
     from ..evaluate import predict
+    from ..loaders import build_batch_sampler, build_dataset, make_loader
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model)
+    dev = select_device(device)
+    model = build_model(cfg.model).to(dev)
     ds = build_dataset(cfg, manifest or cfg.data.test, train=False)
     sampler = build_batch_sampler(ds, cfg.data, cfg.eval_batch_size or cfg.batch_size,
                                   shuffle=False, seed=cfg.seed)
-    return predict(model, make_loader(ds, sampler, seed=cfg.seed), device=device)
+    return predict(model, make_loader(ds, sampler, seed=cfg.seed), device=dev)
 
 
 def tsne_panels(predictions: Mapping[str, pd.DataFrame], *, n_points: int | None = None,
