@@ -76,9 +76,11 @@ def test_resnet50_features_are_torchvisions():
     assert channels == reference.fc.in_features
 
 
-def test_vgg16_features_are_torchvisions():
-    reference = tvm.vgg16(weights=None).features
-    ours, _ = build_backbone("vgg16")
+@pytest.mark.parametrize("name,builder", [("vgg16", tvm.vgg16), ("vgg16_bn", tvm.vgg16_bn)])
+def test_vgg16_features_are_torchvisions(name, builder):
+    reference = builder(weights=None).features.eval()
+    ours, _ = build_backbone(name)
+    ours.eval()
     assert [type(m) for m in ours] == [type(m) for m in reference]
     assert {k: v.shape for k, v in ours.state_dict().items()} == \
         {k: v.shape for k, v in reference.state_dict().items()}
@@ -110,6 +112,7 @@ def empty_torch_home(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name, file", [("vgg16", "vgg16-397923af.pth"),
+                                        ("vgg16_bn", "vgg16_bn-6c64b313.pth"),
                                         ("resnet18", "resnet18-f37072fd.pth"),
                                         ("alexnet", "alexnet-owt-7be5be79.pth")])
 def test_imagenet_offline_raises_with_the_path_to_fill(empty_torch_home, name, file):

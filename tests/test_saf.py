@@ -217,3 +217,14 @@ def test_nima_trains_with_emd_and_reaches_every_parameter():
 def test_nima_pretrained_efficientnet_offline():
     model = nima.nima("efficientnet_lite0", weights="imagenet")
     assert model.fc.in_features == 1280
+
+
+def test_saf_with_batch_norm_encoder_is_vgg16_bn_and_takes_any_size():
+    """batch_norm=True: the encoder has vgg16_bn's layer sequence (minus the last pool)."""
+    model = saf.saf_vgg16(width_mult=0.125, group_size=2, batch_norm=True)
+    reference = tvm.vgg16_bn(weights=None).features[:-1]
+    assert [type(m) for m in model.encoder] == [type(m) for m in reference]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.encoder) == 13
+    for h, w in [(64, 64), (64, 150)]:
+        out = model(torch.randn(2, 3, h, w))
+        assert out["dist_logits"].shape == (2, 10) and out["recon"].shape == (2, 3, h, w)

@@ -35,12 +35,13 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
 
 from iaalib.errors import WeightsUnavailableError
 
-BACKBONES = ("alexnet", "vgg16", "resnet18", "resnet50", "efficientnet_lite0")
+BACKBONES = ("alexnet", "vgg16", "vgg16_bn", "resnet18", "resnet50", "efficientnet_lite0")
 
 #: torchvision weights used for ``weights="imagenet"`` (the classic V1 checkpoints).
 TORCHVISION_WEIGHTS = {
     "alexnet": tvm.AlexNet_Weights.IMAGENET1K_V1,
     "vgg16": tvm.VGG16_Weights.IMAGENET1K_V1,
+    "vgg16_bn": tvm.VGG16_BN_Weights.IMAGENET1K_V1,
     "resnet18": tvm.ResNet18_Weights.IMAGENET1K_V1,
     "resnet50": tvm.ResNet50_Weights.IMAGENET1K_V1,
 }
@@ -72,17 +73,21 @@ def alexnet_features(width_mult: float = 1.0) -> nn.Sequential:
     )
 
 
-def vgg16_features(width_mult: float = 1.0) -> nn.Sequential:
-    """torchvision ``vgg16().features`` (13 conv, 5 max-pool) with channels scaled by ``width_mult``.
+def vgg16_features(width_mult: float = 1.0, batch_norm: bool = False) -> nn.Sequential:
+    """torchvision ``vgg16().features`` (13 conv, 5 max-pool) with channels scaled by ``width_mult``;
+    ``batch_norm=True`` is ``vgg16_bn().features`` (a BatchNorm after every conv).
 
     Built with torchvision's ``make_layers`` and initialised as torchvision's ``VGG`` does
-    (Kaiming-normal, fan-out; zero bias).
+    (Kaiming-normal, fan-out; zero bias; BatchNorm weight 1, bias 0).
     """
     cfg = [v if v == "M" else scaled_channels(v, width_mult) for v in VGG16_CFG]
-    features = tvm.vgg.make_layers(cfg, batch_norm=False)
+    features = tvm.vgg.make_layers(cfg, batch_norm=batch_norm)
     for m in features.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     return features
 
@@ -194,8 +199,9 @@ def build_backbone(name: str, *, weights: str | os.PathLike | None = None, width
                          "narrow backbones are trained from scratch (weights=None)")
     if name == "alexnet":
         features, out_channels = alexnet_features(width_mult), scaled_channels(256, width_mult)
-    elif name == "vgg16":
-        features, out_channels = vgg16_features(width_mult), scaled_channels(512, width_mult)
+    elif name in ("vgg16", "vgg16_bn"):
+        features = vgg16_features(width_mult, batch_norm=name == "vgg16_bn")
+        out_channels = scaled_channels(512, width_mult)
     elif name in ("resnet18", "resnet50"):
         features = resnet_features(int(name[6:]), width_mult)
         out_channels = features.out_channels
@@ -251,7 +257,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def _features_state_dict(name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Keep the feature-extractor part of a full classifier's state dict."""
-    if name in ("alexnet", "vgg16") and any(k.startswith("features.") for k in state):
+    if name in ("alexnet", "vgg16", "vgg16_bn") and any(k.startswith("features.") for k in state):
         return {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     if name in ("resnet18", "resnet50"):
         return {k: v for k, v in state.items() if not k.startswith("fc.")}

@@ -176,7 +176,7 @@ def saf_vgg16(num_bins: int = NUM_BINS, group_size: int = 32, width_mult: float 
               fusion: str = "gap", decoder: bool = True, spp_levels: Sequence[int] = (1, 2, 4), *,
               spp_mode: str = "max", encoder_last_pool: bool = False,
               regressor_hidden: int | None = None, dropout: float = 0.0,
-              allow_download: bool = False) -> SAF:
+              batch_norm: bool = False, allow_download: bool = False) -> SAF:
     """The SAF model with a VGG16 encoder ("Backbone": VGG16 for comparison with NIMA).
 
     Args:
@@ -194,9 +194,12 @@ def saf_vgg16(num_bins: int = NUM_BINS, group_size: int = 32, width_mult: float 
             ≥ 4×4 cells for the 16-bin SPP level down to 64-px inputs; the decoder then has 4 stages.
         regressor_hidden: hidden units of the regressor (**Choice**: None = one linear layer).
         dropout: dropout before the regressor layers (**Choice**: 0).
+        batch_norm: VGG16 with batch norm (torchvision's ``vgg16_bn``) as the encoder. **Choice:**
+            False — the paper's VGG16; True helps narrow encoders trained from scratch (the CPU
+            demo), which otherwise barely leave the average distribution in a few epochs.
     """
-    encoder, channels = build_backbone("vgg16", weights=weights, width_mult=width_mult,
-                                       allow_download=allow_download)
+    encoder, channels = build_backbone("vgg16_bn" if batch_norm else "vgg16", weights=weights,
+                                       width_mult=width_mult, allow_download=allow_download)
     n_pools = 5
     if not encoder_last_pool:
         encoder = encoder[:-1]  # drop the final MaxPool2d; indices (state-dict keys) unchanged
