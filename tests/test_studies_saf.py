@@ -399,3 +399,16 @@ def test_cross_dataset_against_scipy(trained, tmp_path):
     np.testing.assert_allclose(by_level["MOS"], [tid.mos[tid.level == k].mean() for k in range(1, 6)])
     fig = saf.per_distortion_figure(per)
     assert len(fig.axes[0].patches) == 4  # 2 types x 2 models
+
+
+def test_batch_norm_encoder_is_shared_by_saf_and_nima(base):
+    """The demo's batch-norm encoder: SAF builds vgg16_bn, and NIMA gets the same encoder."""
+    from iaalib.config import build_model
+    bn = base.with_overrides({"model.options": {"batch_norm": True}})
+    nima = saf.nima_config(bn, dropout=0.0)
+    assert nima.model.backbone == "vgg16_bn" and nima.model.options == {}
+    assert saf.nima_config(base, dropout=0.0).model.backbone == "vgg16"
+    n_bn = lambda cfg: sum(type(m).__name__ == "BatchNorm2d"  # noqa: E731
+                           for m in build_model(cfg.model).modules())
+    assert n_bn(bn) >= 13 and n_bn(nima) == 13
+    assert bn.config_hash() != base.config_hash()

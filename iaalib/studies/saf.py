@@ -58,7 +58,8 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
                 optimizer: str = "sgd", lr: float = 0.001, momentum: float = 0.9,
                 weight_decay: float = 5e-4, schedule: str = "constant",
                 alpha: float = SAF_ALPHA, beta: float = SAF_BETA, activation: str = "l1",
-                regressor_hidden: int | None = None, seed: int = 0, device: str = "auto",
+                regressor_hidden: int | None = None, batch_norm: bool = False,
+                seed: int = 0, device: str = "auto",
                 num_threads: int | None = None, num_workers: int = 0,
                 eval_batch_size: int | None = None) -> ExperimentConfig:
     """The complete SAF model ("Our Proposal") on the standard split; every SAF/NIMA run derives
@@ -69,7 +70,9 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
     + β·activation (L1). **Choice** (values lost in the text): ImageNet weights for the encoder, lr
     0.001 (a pretrained encoder), weight decay 5e-4, constant schedule, 15 epochs, batch 32, P = 32
     maps per group (c = 320), α = β = 0.1 (``iaalib.losses``). The demo profile trains narrow
-    encoders from scratch (``width_mult``, ``weights=None``) on small images.
+    encoders from scratch (``width_mult``, ``weights=None``) on small images, with batch norm
+    (``batch_norm=True``, torchvision's ``vgg16_bn`` layout) so that they learn in two epochs;
+    NIMA then gets the same encoder.
     """
     d = {
         "name": "saf",
@@ -78,7 +81,8 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
                  "short_edge": int(short_edge), "num_workers": int(num_workers)},
         "model": {"family": "saf", "width_mult": float(width_mult), "group_size": int(group_size),
                   "weights": weights or None, "split_regressor": True, "fusion": "gap",
-                  "decoder": True, "fc_dim": regressor_hidden},
+                  "decoder": True, "fc_dim": regressor_hidden,
+                  "options": {"batch_norm": True} if batch_norm else {}},
         "loss": {"alpha": float(alpha), "beta": float(beta), "activation": activation},
         "optim": {"name": optimizer, "lr": float(lr), "momentum": float(momentum),
                   "weight_decay": float(weight_decay), "schedule": schedule},
@@ -120,15 +124,17 @@ def nima_config(base: ExperimentConfig, *, dropout: float = 0.75,
     kept, flip) instead of its 224² random crops, so the comparison isolates the model.
     ``dropout`` before the last layer is NIMA's 0.75.
     """
+    batch_norm = bool(base.model.options.get("batch_norm"))
     overrides: dict[str, Any] = {
-        "model.family": "nima", "model.backbone": "vgg16", "model.group_size": None,
+        "model.family": "nima", "model.backbone": "vgg16_bn" if batch_norm else "vgg16",
+        "model.options": {}, "model.group_size": None,
         "model.fc_dim": None, "model.dropout": float(dropout),
         "loss.alpha": 0.0, "loss.beta": 0.0, "loss.activation": "l1",
     }
     if seed is not None:
         overrides["seed"] = int(seed)
     cfg = base.with_overrides(overrides)
-    return cfg.with_overrides({"name": f"nima-vgg16-s{cfg.seed}"})
+    return cfg.with_overrides({"name": f"nima-{cfg.model.backbone}-s{cfg.seed}"})
 
 
 def vanilla_autoencoder_config(base: ExperimentConfig, *, separate_run: bool = False
