@@ -22,8 +22,6 @@ save (Huffman decoding is not scaled): the default noise gives about 2.7 bits pe
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,14 +29,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import PIL
 import torch
-import torchvision
 from PIL import Image
 from torchvision import transforms as T
 
-from iaalib._io import write_json
 from iaalib.data.images import build_resized_cache, load_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -117,10 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_cached_vs_baseline": float(np.median(ratios["cached"])),
         "rounds_ratio": ratios, "target_ratio": 2.0, "generate_s": generate_s,
         "build_cache_s": cache_s,
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                    "cpu_count": os.cpu_count(), "load_average_1m_at_end": os.getloadavg()[0],
-                    "pillow": PIL.__version__,
-                    "torch": torch.__version__, "torchvision": torchvision.__version__},
+        "machine": machine_info(),
     }
     print(f"{args.n} JPEGs 800x600 q95, {mean_bytes / 1000:.0f} kB mean "
           f"({report['bits_per_pixel']:.2f} bits/pixel)")
@@ -128,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:>8}: {median[name]:7.1f} img/s  (rounds: {', '.join(f'{r:.1f}' for r in rates[name])})")
     print(f"ratio iaalib / baseline: {report['ratio_iaalib_vs_baseline']:.2f}x (target >= 2x); "
           f"cached / baseline: {report['ratio_cached_vs_baseline']:.2f}x")
-    write_json(args.out, report)
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from iaalib import losses  # noqa: E402
-from iaalib._io import write_json  # noqa: E402
 from iaalib.models import mtcnn, nima, saf  # noqa: E402
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 M_TAGS = 29
@@ -136,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
     report = {"benchmark": "models", "what": "one training step: forward + loss + backward + SGD step",
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": args.threads,
-              "torch": torch.__version__, "machine": platform.machine(),
-              "processor": platform.processor(), "cpu_count": os.cpu_count(),
-              "loadavg_before": os.getloadavg(), "cases": {}}
+              "machine": machine_info(), "cases": {}}
     for name in names:
         for size in args.sizes:
             if size not in CASES[name]:
@@ -155,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{result['step_seconds_min']:.3f}), {result['images_per_s_median']:7.1f} img/s, "
                       f"{result['parameters'] / 1e6:6.2f} M params", flush=True)
     report["loadavg_after"] = os.getloadavg()
-    write_json(args.out, report)
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

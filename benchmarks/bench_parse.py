@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,10 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from iaalib._io import write_json
 from iaalib.data.ava import read_ava_txt
 from iaalib.data.manifests import write_manifest
 from iaalib.data.protocols import kao_protocol
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_S = 1.0
@@ -108,10 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         "cli_filter_kao_s": cli, "cli_filter_kao_rounds_s": cli_rounds,
         "kao_on_generated_file": {k: s[k] for k in ("n_images", "n_train", "n_test",
                                                    "n_train_before_delta")} | {"n_kept_tags": len(s["kept_tags"])},
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpu_count": os.cpu_count(), "pandas": pd.__version__, "numpy": np.__version__},
+        "machine": machine_info(),
     }
-    write_json(args.out, report)
     print(f"AVA.txt with {args.rows:,} lines ({size / 1e6:.1f} MB), best of {args.repeats}:")
     print(f"  read_ava_txt (fast path)          {fast:7.3f} s  ({args.rows / fast:,.0f} rows/s; "
           f"target < {TARGET_S:g} s: {'ok' if fast < TARGET_S else 'MISSED'})")
@@ -119,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  kao_protocol (delta=1)            {kao:7.3f} s")
     print(f"  write_manifest                    {write:7.3f} s")
     print(f"  iaa data filter (new process)     {cli:7.3f} s")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -15,9 +15,7 @@ Needs the demo profile's SynthAVA and standard-split manifests under ``IAA_HOME`
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from iaalib import book  # noqa: E402
 from iaalib.studies import saf  # noqa: E402
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 
 def demo_settings() -> dict:
@@ -79,11 +78,8 @@ def main(argv=None) -> int:
               "alphas": args.alphas, "seeds": args.seeds, "results": rows,
               "wall_seconds": round(time.perf_counter() - t0, 1),
               "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+              "machine": machine_info()}
+    write_report(args.out, report)
     return 0
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,11 +35,11 @@ from torchvision import transforms as TV
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from iaalib._io import write_json  # noqa: E402
 from iaalib.checkpoint import save_checkpoint  # noqa: E402
 from iaalib.config import ExperimentConfig, build_model  # noqa: E402
 from iaalib.data.images import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from iaalib.evaluate import score_folder  # noqa: E402
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MODELS = {"saf": {"family": "saf", "width_mult": 0.25, "group_size": 8},
@@ -132,11 +131,8 @@ def main(argv=None) -> int:
                               "aspect_ratios": sorted({round(w / h, 2) for w, h in sizes})},
               "model_short_edge": args.short_edge, "batch_size": args.batch_size,
               "threads": threads, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "torch": torch.__version__, "python": platform.python_version()},
-              "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    write_json(args.out, report)
-    print(f"wrote {args.out}")
+              "machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_report(args.out, report)
     return 0
 
 

@@ -11,9 +11,6 @@ of issue 3 is N = 3000 at short edge 128 in under a minute on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
 import sys
 import tempfile
@@ -24,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from iaalib.data import synth, synth_tid  # noqa: E402
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -49,9 +47,7 @@ def main(argv=None) -> int:
 
     report = {"benchmark": "synth", "n": args.n, "short_edge": args.short_edge, "workers": args.workers,
               "target": "N=3000 at short edge 128 in under 60 s on 2 cores",
-              "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                          "load_average_1min_before": round(os.getloadavg()[0], 2),
-                          "processor": platform.processor() or platform.machine()}}
+              "machine": machine_info()}
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         _, wall, cpu = timed(synth.image_labels, args.n, args.seed, args.short_edge)
         report["labels_only"] = {"wall_s": wall, "cpu_s": cpu}
@@ -85,10 +81,7 @@ def main(argv=None) -> int:
         print(f"read_real_ava_votes: {len(df)} rows in {wall:.1f} s")
     except Exception as e:  # noqa: BLE001 - optional data
         report["read_real_ava_votes"] = {"skipped": str(e)}
-    report["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

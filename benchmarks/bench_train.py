@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,8 +30,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from iaalib._io import write_json  # noqa: E402
 from iaalib.config import ExperimentConfig  # noqa: E402
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -160,11 +159,8 @@ def main(argv=None) -> int:
     report = {"benchmark": "train", "families": results, "batch_size": args.batch_size,
               "n_train": args.n_train, "short_edge": short_edge, "synth_n": args.synth_n,
               "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "torch": torch.__version__, "python": platform.python_version()},
-              "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    write_json(args.out, report)
-    print(f"wrote {args.out}")
+              "machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_report(args.out, report)
     return 0
 
 

@@ -21,8 +21,6 @@ Without ``--data`` the SynthAVA of ``--n/--short-edge/--seed`` is generated (or 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,6 +34,7 @@ from iaalib.book import scaled_protocol_size, synth_ava_dir  # noqa: E402
 from iaalib.data.ava import read_ava_txt  # noqa: E402
 from iaalib.data.protocols import kao_protocol, tag_image_counts  # noqa: E402
 from iaalib.data.synth import generate_synth_ava, read_synth_latents  # noqa: E402
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 
 def load_images(image_dir: Path, ids, size: int) -> np.ndarray:
@@ -211,15 +210,12 @@ def main(argv=None) -> int:
         "epochs": args.epochs, "seeds": args.seeds, "tag_weight": args.tag_weight,
         "image_load_seconds": round(load_seconds, 1), "runs": results, "mean": summary, "reference": ref,
         "multi_minus_single_srcc": summary["multi"]["srcc"] - summary["single"]["srcc"],
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "threads": args.threads, "processor": platform.processor() or platform.machine()},
+        "machine": machine_info(threads=args.threads),
     }
     print(f"  mean SRCC single {summary['single']['srcc']:.3f}, multi {summary['multi']['srcc']:.3f}; "
           f"ridge on measured properties {ref['ridge_on_measured_properties']:.3f}, on tags "
           f"{ref['ridge_on_tags_only']:.3f}; vote ceiling {ref['latent_mean_vs_vote_mean']:.3f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

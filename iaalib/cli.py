@@ -82,6 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(handler=_lazy("iaalib.data.synth_tid:main_synth_tid"))
 
+    c = dsub.add_parser("cache", help="resize images once to a short edge (a cache that makes every epoch fast)",
+                        description="Write OUT/<image_id>.jpg with the short edge resized to --short-edge "
+                        "(never upscaled) for every image of AVA.txt or of the given manifests; then use "
+                        "OUT as the image directory. Resumable; bad images are skipped and counted.")
+    ids = c.add_mutually_exclusive_group(required=True)
+    ids.add_argument("--ava-txt", help="take the image ids of this AVA.txt")
+    ids.add_argument("--manifest", action="append", help="a manifest CSV with an image_id column "
+                     "(repeatable: train and test)")
+    c.add_argument("--images", required=True, help="the source images (<image_id>.jpg)")
+    c.add_argument("--out", required=True, help="the cache directory")
+    c.add_argument("--short-edge", type=int, default=256, help="short edge in pixels (default 256, "
+                   "both papers' resize)")
+    c.add_argument("--quality", type=int, default=95, help="JPEG quality of the cached files")
+    c.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    c.set_defaults(handler=_lazy("iaalib.data.images:main_cache"))
+
     # ---------------------------------------------------------------- training / evaluation
     tr = sub.add_parser("train", help="train (or reuse / resume) one experiment",
                         description="Checkpoint-or-train: a finished run with the same config is "

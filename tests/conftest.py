@@ -2,6 +2,7 @@
 them skip cleanly when they are absent. Nothing from there is ever copied into the repository."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -27,3 +28,12 @@ def shared_file(*parts: str) -> Path:
     if p is None or not p.exists():
         pytest.skip(f"real label file {'/'.join(parts)} not available")
     return p
+
+
+def tree_hash(root: Path) -> str:
+    """sha256 over every file below ``root`` (relative path and bytes): byte-identical trees."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()

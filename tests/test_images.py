@@ -427,3 +427,29 @@ def test_build_resized_cache_is_resumable(image_set, tmp_path):
     direct = im.saf_transform(False, short_edge=128)(Image.open(image_dir / "11.jpg").convert("RGB"))
     assert ds[0]["image"].shape == direct.shape
     assert (ds[0]["image"] - direct).abs().mean() < 0.05
+
+
+def test_cli_data_cache_from_manifests(image_set, tmp_path, capsys):
+    from iaalib import cli
+
+    image_dir, sizes = image_set
+    ids = list(sizes)
+    manifest(ids[:4] + [18]).to_csv(tmp_path / "train.csv", index=False)  # 18 is missing
+    manifest(ids[3:]).to_csv(tmp_path / "test.csv", index=False)  # id 14 in both
+    out = tmp_path / "cache"
+    argv = ["data", "cache", "--manifest", str(tmp_path / "train.csv"), "--manifest",
+            str(tmp_path / "test.csv"), "--images", str(image_dir), "--out", str(out),
+            "--short-edge", "230", "--workers", "1"]
+    assert cli.main(argv) == 0
+    assert "7 images, 6 written, 0 already there, 1 skipped (missing: 1)" in capsys.readouterr().out
+    assert sorted(int(f.stem) for f in out.glob("*.jpg")) == ids
+    for image_id, (w, h) in sizes.items():
+        cached = Image.open(out / f"{image_id}.jpg").size
+        assert min(cached) == min(230, w, h)  # 14 (330x220) is kept, never upscaled
+        assert abs(cached[0] / cached[1] / (w / h) - 1) < 0.01
+    assert cli.main(argv) == 0
+    assert "6 already there" in capsys.readouterr().out
+    pd.DataFrame({"id": [1]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert cli.main(["data", "cache", "--manifest", str(tmp_path / "bad.csv"), "--images", str(image_dir),
+                     "--out", str(out)]) == 2
+    assert "bad.csv" in capsys.readouterr().err

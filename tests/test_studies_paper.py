@@ -1,7 +1,6 @@
 """The papers' numbers as data, and result tables that refuse numbers without finished runs."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 

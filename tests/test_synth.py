@@ -2,7 +2,6 @@
 score model, marginal statistics against real AVA, bad arguments."""
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ from iaalib.data import synth_quality as quality
 from iaalib.data.ava import read_ava_txt, read_challenges, read_tags
 from iaalib.errors import IaaError
 
-from tests.conftest import shared_file
+from tests.conftest import shared_file, tree_hash
 
 # The 29 tags of Kao et al. Fig. 9, as printed in the paper (lower case).
 KAO_FIG9_NAMES = {
@@ -30,14 +29,6 @@ KAO_FIG9_NAMES = {
     "seascapes", "floral", "transportation", "food and drink", "children",
 }
 SMALL = dict(n=120, seed=5, short_edge=32)
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 references disjoint from SynthAVA, determinism; read_tid on TID2013-format files."""
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
@@ -15,17 +14,9 @@ from iaalib.data import synth, synth_tid
 from iaalib.data import synth_quality as quality
 from iaalib.errors import DataFormatError, IaaError
 
-from tests.conftest import shared_file
+from tests.conftest import shared_file, tree_hash
 
 N_REFS = 4
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")

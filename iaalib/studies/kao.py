@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ import pandas as pd
 from .._io import atomic_write, read_json
 from ..config import ExperimentConfig, resolve_lambda
 from ..errors import IaaError
+
+if TYPE_CHECKING:  # runrecord imports torch; the grids do not need it at import time
+    from ..runrecord import Run
 
 #: Table I's λ settings: numbers, "k/M", or "early" (λ = ``early_stop_lam`` until the semantic loss
 #: plateaus, then 0).
@@ -387,7 +390,7 @@ def _train(data: KaoData, delta: float) -> Path:
 
 # ---------------------------------------------------------------------------------- running
 def run_all(configs: Mapping[Any, ExperimentConfig], *, force: bool = False,
-            verbose: bool = True, workers: int = 1) -> dict[Any, "Run"]:  # noqa: F821
+            verbose: bool = True, workers: int = 1) -> dict[Any, Run]:
     """Checkpoint-or-train every config (identical configs once); returns ``{key: Run}``.
 
     ``workers > 1`` trains that many runs at a time, each in its own process (``spawn``), so runs
