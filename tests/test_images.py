@@ -39,6 +39,17 @@ def to_tensor01(pil):
     return torch.from_numpy(np.asarray(pil.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
 
 
+GREY_LEVEL = 1 / 255 + 1e-6
+
+
+def assert_within_one_grey_level(out, reference):
+    """The transforms resize the uint8 tensor (torchvision) instead of the PIL image (Pillow): the two
+    antialiased bilinear kernels differ only in rounding: never by more than one grey level."""
+    diff = ((out - reference) * STD).abs()  # back to [0, 1] units
+    assert diff.max() <= GREY_LEVEL, diff.max()
+    assert diff.mean() < 0.5 / 255  # most pixels identical
+
+
 def manifest(ids, tags=None):
     rng = np.random.default_rng(1)
     votes = rng.integers(0, 40, (len(ids), 10))
@@ -239,7 +250,7 @@ def test_kao_eval_is_resize_then_centre_crop(tmp_path):
     assert out.shape == (3, 227, 227) and out.dtype == torch.float32
     resized = pil.resize((256, 256), Image.Resampling.BILINEAR)  # Pillow bilinear, antialiased
     reference = (to_tensor01(resized.crop((14, 14, 241, 241))) - MEAN) / STD  # (256-227)/2 = 14.5 → 14
-    torch.testing.assert_close(out, reference, atol=1e-5, rtol=0)
+    assert_within_one_grey_level(out, reference)
     raw = im.kao_transform(False, mean=None)(pil)
     assert raw.min() >= 0 and raw.max() <= 1
     assert im.kao_transform(False, resize=128, crop=112)(pil).shape == (3, 112, 112)
@@ -255,8 +266,8 @@ def test_kao_train_crop_is_a_window_of_the_resized_image():
         torch.manual_seed(seed)
         out = im.kao_transform(True, mean=None)(pil)
         hits = [(top, left) for top in range(30) for left in range(30)
-                if torch.allclose(full[:, top:top + 4, left:left + 4], out[:, :4, :4], atol=1e-6)
-                and torch.allclose(full[:, top:top + 227, left:left + 227], out, atol=1e-6)]
+                if torch.allclose(full[:, top:top + 4, left:left + 4], out[:, :4, :4], atol=GREY_LEVEL)
+                and torch.allclose(full[:, top:top + 227, left:left + 227], out, atol=GREY_LEVEL)]
         assert len(hits) == 1
         offsets.add(hits[0])
     assert len(offsets) > 1  # random crops
@@ -270,7 +281,7 @@ def test_saf_keeps_aspect_ratio_and_whole_image(width, height):
     assert min(h, w) == 256
     assert abs((w / h) / (width / height) - 1) < 0.01
     reference = (to_tensor01(pil.resize((w, h), Image.Resampling.BILINEAR)) - MEAN) / STD  # whole image
-    torch.testing.assert_close(out, reference, atol=1e-5, rtol=0)
+    assert_within_one_grey_level(out, reference)
 
 
 def test_saf_train_flip_and_long_edge_cap():
