@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,8 +56,7 @@ def main(argv=None) -> int:
         "notebooks": {e["name"]: e.get("seconds") for e in record.get("notebooks", [])},
         "target_seconds": target,
         "meets_target": None if target is None else bool(r.returncode == 0 and wall <= target),
-        "git_revision": record.get("revision"), "cpu_count": os.cpu_count(),
-        "machine": platform.platform(), "python": platform.python_version(),
+        "git_revision": record.get("revision"), "machine": machine_info(),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     print(f"iaa book --profile {args.profile}{' (fresh IAA_HOME)' if args.fresh else ''}: "
@@ -64,13 +65,7 @@ def main(argv=None) -> int:
         print(f"  {name:<28} {secs if secs is not None else '-':>8} s")
     print(f"  data {report['data_seconds']} s, html {report['html_seconds']} s"
           + (f"; target <= {target:.0f} s: {'met' if report['meets_target'] else 'NOT met'}" if target else ""))
-    dest = Path(args.report) if args.report else RESULTS / f"book_{args.profile}.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(ROOT))
-    from iaalib._io import write_json
-
-    write_json(dest, report)
-    print(f"report: {dest}")
+    write_report(Path(args.report) if args.report else RESULTS / f"book_{args.profile}.json", report)
     return r.returncode
 
 

@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,9 @@ import time
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -92,13 +94,8 @@ def main(argv=None) -> int:
               f"({', '.join(f'{k} {v}' for k, v in case['notebooks'].items())}); "
               f"load {case['loadavg_before'][0]} -> {case['loadavg_after'][0]}", flush=True)
     report = {"benchmark": "kao_notebooks", "profile": args.profile, "cases": cases,
-              "cpu_count": os.cpu_count(), "machine": platform.platform(),
-              "python": platform.python_version(),
-              "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    path = Path(args.report) if args.report else RESULTS / f"kao_{args.profile}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {path}")
+              "machine": machine_info(), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_report(Path(args.report) if args.report else RESULTS / f"kao_{args.profile}.json", report)
     return 0 if all(c["exit_code"] == 0 for c in cases) else 1
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,9 @@ import time
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine_info, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -83,16 +85,12 @@ def main(argv=None) -> int:
         "budget_seconds": budget, "meets_budget": None if budget is None else saf_total <= budget,
         "data_seconds": record.get("data_seconds"), "wall_seconds": round(wall, 1),
         "loadavg_before": load_before, "loadavg_after": load_after,
-        "cpu_count": os.cpu_count(), "machine": platform.platform(),
-        "git_revision": record.get("revision"), "result_tables": tables,
+        "machine": machine_info(), "git_revision": record.get("revision"), "result_tables": tables,
     }
-    path = Path(args.report) if args.report else RESULTS / f"book_{args.profile}_saf.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: report[k] for k in ("notebook_seconds", "saf_notebooks_seconds",
                                              "budget_seconds", "loadavg_before", "loadavg_after")},
                      indent=2))
-    print(f"wrote {path}")
+    write_report(Path(args.report) if args.report else RESULTS / f"book_{args.profile}_saf.json", report)
     return r.returncode
 
 

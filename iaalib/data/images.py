@@ -417,10 +417,7 @@ def build_resized_cache(manifest: str | os.PathLike | pd.DataFrame, image_dir: s
             raise ValueError(f"{info_file}: built with {previous}, asked for {settings}; use another cache_dir")
     else:
         write_json(info_file, settings)
-    if isinstance(manifest, pd.DataFrame):
-        ids = manifest["image_id"].to_numpy(np.int64)
-    else:
-        ids = pd.read_csv(manifest, usecols=["image_id"])["image_id"].to_numpy(np.int64)
+    ids = (manifest["image_id"] if isinstance(manifest, pd.DataFrame) else manifest_ids(manifest)).to_numpy(np.int64)
     jobs = [(Path(image_dir) / f"{i}{ext}", cache_dir / f"{i}.jpg") for i in ids]
     todo = [job for job in jobs if not job[1].exists()]
     args = dict(short_edge=short_edge, quality=quality, max_pixels=max_pixels, min_side=min_side)
@@ -432,6 +429,16 @@ def build_resized_cache(manifest: str | os.PathLike | pd.DataFrame, image_dir: s
     skipped = collections.Counter(r for r in results if r is not None)
     return {"n_images": len(jobs), "n_written": len(todo) - sum(skipped.values()),
             "n_existing": len(jobs) - len(todo), "skipped": dict(skipped), "cache_dir": str(cache_dir)}
+
+
+def manifest_ids(path: str | os.PathLike) -> pd.Series:
+    """The ``image_id`` column of a manifest CSV; a missing file or column is a :class:`DataFormatError`."""
+    try:
+        return pd.read_csv(path, usecols=["image_id"])["image_id"]
+    except FileNotFoundError:
+        raise DataFormatError(path, None, "manifest file not found") from None
+    except ValueError as e:  # usecols: no image_id column
+        raise DataFormatError(path, 1, f"manifest has no image_id column ({e})") from None
 
 
 def _cache_one(job: tuple[Path, Path], args: dict[str, Any]) -> str | None:
@@ -456,15 +463,7 @@ def main_cache(args) -> int:
     if args.ava_txt:
         ids = read_ava_txt(args.ava_txt)[["image_id"]]
     else:
-        frames = []
-        for path in args.manifest:
-            try:
-                frames.append(pd.read_csv(path, usecols=["image_id"]))
-            except ValueError as e:  # usecols: no image_id column
-                raise DataFormatError(path, 1, f"manifest has no image_id column ({e})") from None
-            except FileNotFoundError:
-                raise DataFormatError(path, None, "manifest file not found") from None
-        ids = pd.concat(frames).drop_duplicates()
+        ids = pd.concat([manifest_ids(path) for path in args.manifest]).drop_duplicates().to_frame()
     info = build_resized_cache(ids, args.images, args.out, short_edge=args.short_edge,
                                quality=args.quality, workers=args.workers or os.cpu_count() or 1)
     skipped = sum(info["skipped"].values())
