@@ -17,14 +17,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import machine_info, write_report  # noqa: E402
@@ -48,18 +46,12 @@ def run_seconds(runs_dir: Path) -> dict[str, float]:
 
 
 def one(profile: str, threads: int, workers: int, tmp: Path) -> dict:
-    params = tmp / "params"
-    shutil.copytree(ROOT / "notebooks" / "params", params)
-    cfg_file = params / f"{profile}.yaml"
-    cfg = yaml.safe_load(cfg_file.read_text())
-    cfg.setdefault("common", {})["kao_num_threads"] = threads
-    cfg["common"]["kao_workers"] = workers
-    cfg_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
     home, out = tmp / "home", tmp / "build"
     env = {**os.environ, "IAA_HOME": str(home), "MPLBACKEND": "Agg"}
-    code = ("import sys; from iaalib import book; "
-            f"book.run_book({profile!r}, only=['01', *{list(KAO_NOTEBOOKS)!r}], out={str(out)!r}, "
-            f"html=False, params_dir={str(params)!r})")
+    overrides = {"kao_num_threads": threads, "kao_workers": workers}
+    code = ("from iaalib.book.pipeline import run_book; "
+            f"run_book({profile!r}, only=['01', *{list(KAO_NOTEBOOKS)!r}], out={str(out)!r}, "
+            f"html=False, overrides={overrides!r})")
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env)

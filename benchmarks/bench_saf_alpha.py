@@ -23,16 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from iaalib import book  # noqa: E402
-from iaalib.studies import saf  # noqa: E402
+from iaalib import datasets, profiles  # noqa: E402
+from iaalib.studies import runner, saf  # noqa: E402
 from benchmarks._report import machine_info, write_report  # noqa: E402
-
-
-def demo_settings() -> dict:
-    import yaml
-
-    common = yaml.safe_load((REPO / "notebooks" / "params" / "demo.yaml").read_text())["common"]
-    return common
 
 
 def main(argv=None) -> int:
@@ -43,16 +36,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "saf_alpha.json"))
     args = p.parse_args(argv)
 
-    c = demo_settings()
-    dataset = book.resolve_dataset(synth_n=c["synth_n"], synth_short_edge=c["synth_short_edge"],
-                                   synth_seed=c["synth_seed"])
-    base = saf.book_config("demo", dataset.image_dir, train_subset=c["saf_train_subset"],
-                           subset_seed=c["seed"], epochs=c["saf_epochs"],
-                           batch_size=c["saf_batch_size"], short_edge=c["saf_short_edge"],
-                           width_mult=c["saf_width_mult"], group_size=c["saf_group_size"],
-                           weights=c["saf_weights"] or None, lr=c["saf_lr"], beta=c["saf_beta"],
-                           seed=c["seed"], device=c["saf_device"],
-                           num_threads=c["saf_num_threads"] or None)
+    c = profiles.chapter_settings("demo", "05_saf_model")
+    dataset = datasets.profile_dataset(c)
+    base = saf.profile_config(c, dataset.image_dir)
     configs = {}
     for alpha in args.alphas:
         for s in args.seeds:
@@ -62,7 +48,7 @@ def main(argv=None) -> int:
         configs[f"NIMA seed={s}"] = saf.nima_config(base, dropout=c["saf_nima_dropout"], seed=s)
     t0 = time.perf_counter()
     load_before = os.getloadavg()
-    runs = saf.run_configs(configs, workers=args.workers)
+    runs = runner.run_grid(configs, workers=args.workers)
     rows = {}
     for label, run in runs.items():
         pred = run.predictions

@@ -54,16 +54,12 @@ def main(argv=None) -> int:
         for item in args.set:
             key, _, value = item.partition("=")
             overrides[key] = yaml.safe_load(value)
-        params = work / "params"
-        params.mkdir(parents=True, exist_ok=True)
-        profile = yaml.safe_load((PARAMS / f"{args.profile}.yaml").read_text(encoding="utf-8"))
-        profile["common"].update(overrides)
-        (params / f"{args.profile}.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
         load_before = os.getloadavg()
         t0 = time.perf_counter()
-        code = ("import sys; from iaalib import book; book.run_book(sys.argv[1], only=sys.argv[4:], "
-                "out=sys.argv[2], html=False, params_dir=sys.argv[3])")
-        r = subprocess.run([sys.executable, "-c", code, args.profile, str(out), str(params),
+        code = ("import sys, json; from iaalib.book.pipeline import run_book; "
+                "run_book(sys.argv[1], only=sys.argv[4:], out=sys.argv[2], html=False, "
+                "overrides=json.loads(sys.argv[3]))")
+        r = subprocess.run([sys.executable, "-c", code, args.profile, str(out), json.dumps(overrides),
                             "01", *SAF_NOTEBOOKS], cwd=ROOT, env=env)
         wall = time.perf_counter() - t0
         load_after = os.getloadavg()

@@ -1,4 +1,4 @@
-"""Scoring throughput: ``iaa score`` (iaalib.evaluate.score_folder) vs a peer-style loop.
+"""Scoring throughput: ``iaa score`` (iaalib.engine.evaluate.score_folder) vs a peer-style loop.
 
     python benchmarks/bench_score.py [--n 96] [--image-short-edge 480] [--families saf nima]
                                      [--batch-size 16] [--threads N] [--out benchmarks/results/score.json]
@@ -35,10 +35,10 @@ from torchvision import transforms as TV
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from iaalib.checkpoint import save_checkpoint  # noqa: E402
-from iaalib.config import ExperimentConfig, build_model  # noqa: E402
+from iaalib.engine.checkpoint import save_checkpoint  # noqa: E402
+from iaalib.engine.config import ExperimentConfig, build_model  # noqa: E402
 from iaalib.data.images import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from iaalib.evaluate import score_folder  # noqa: E402
+from iaalib.engine.evaluate import score_folder  # noqa: E402
 from benchmarks._report import machine_info, write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -83,8 +83,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS / "score.json")
     args = ap.parse_args(argv)
-    from iaalib.data.synth import generate_synth_ava
-    from iaalib.evaluate import load_model
+    from iaalib.synth.ava import generate_synth_ava
+    from iaalib.engine.evaluate import load_model
 
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)

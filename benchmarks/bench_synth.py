@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from iaalib.data import synth, synth_tid  # noqa: E402
+from iaalib.synth import ava as synth, tid as synth_tid  # noqa: E402
 from benchmarks._report import machine_info, write_report  # noqa: E402
 
 

@@ -5,7 +5,7 @@
 
 Generates a SynthAVA (``--synth-n`` images at the demo profile's short edge, read from
 ``notebooks/params/demo.yaml``; or reuses ``--synth DIR``), applies Kao's protocol, and trains each
-family for one epoch on ``--n-train`` images with ``iaalib.train.train`` — data loading, forward,
+family for one epoch on ``--n-train`` images with ``iaalib.engine.trainer.train`` — data loading, forward,
 backward and optimiser step included, as a notebook runs it. Model sizes are the demo-sized
 settings in :data:`DEMO_MODELS` (a CPU-friendly width; the papers' full-size models are for the
 ``ava`` profile on a GPU); ``--config`` adds experiment files (their ``data.train`` is replaced by
@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from iaalib.config import ExperimentConfig  # noqa: E402
+from iaalib.engine.config import ExperimentConfig  # noqa: E402
 from benchmarks._report import machine_info, write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -63,7 +63,7 @@ def prepare_data(work: Path, synth_dir: Path | None, n: int, short_edge: int, n_
     from iaalib.data.ava import read_ava_txt
     from iaalib.data.manifests import write_manifest
     from iaalib.data.protocols import kao_protocol
-    from iaalib.data.synth import generate_synth_ava, kao_threshold
+    from iaalib.synth.ava import generate_synth_ava, kao_threshold
 
     synth_dir = synth_dir or work / "synth"
     info = generate_synth_ava(synth_dir, n=n, seed=seed, short_edge=short_edge)
@@ -92,7 +92,7 @@ def family_config(name: str, overrides: dict, data: dict, *, short_edge: int, ba
 
 def time_training(cfg: ExperimentConfig, run_dir: Path, warmup: int) -> dict:
     """One epoch through Trainer; rate over the batches after ``warmup``."""
-    import iaalib.train as T
+    import iaalib.engine.trainer as T
 
     stamps: list[tuple[float, int]] = []
     real = T.Trainer._forward_backward

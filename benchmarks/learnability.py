@@ -30,10 +30,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from iaalib.book import scaled_protocol_size, synth_ava_dir  # noqa: E402
+from iaalib.datasets import scaled_protocol_size, synth_ava_dir  # noqa: E402
 from iaalib.data.ava import read_ava_txt  # noqa: E402
 from iaalib.data.protocols import kao_protocol, tag_image_counts  # noqa: E402
-from iaalib.data.synth import generate_synth_ava, read_synth_latents  # noqa: E402
+from iaalib.synth.ava import generate_synth_ava, read_synth_latents  # noqa: E402
 from benchmarks._report import machine_info, write_report  # noqa: E402
 
 

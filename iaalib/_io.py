@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by every module: atomic writes and checksums.
+"""Small I/O helpers shared by every module: atomic writes, checksums, YAML line numbers.
 
 Every file iaalib writes that another step reads (manifests, summaries, run records, checkpoints)
 goes through :func:`atomic_write` so a killed process never leaves a half-written file behind.
@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import yaml
 
 
 @contextlib.contextmanager
@@ -75,3 +77,23 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def yaml_key_lines(text: str) -> dict[str, int]:
+    """Map dotted keys of a YAML mapping to their 1-based line numbers (for error messages)."""
+    out: dict[str, int] = {}
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(n: Any, prefix: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = prefix + str(k.value)
+                out[key] = k.start_mark.line + 1
+                walk(v, key + ".")
+
+    walk(node, "")
+    return out
+

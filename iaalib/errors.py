@@ -43,4 +43,16 @@ class CheckpointError(IaaError):
 
 
 class TrainingDivergedError(IaaError):
-    """A loss term became NaN/Inf; the message names the step and the term."""
+    """A loss term became NaN/Inf; the message names the step and the term, ``where`` holds them
+    (``{"step", "epoch", "batch", "term"}``) for the run record."""
+
+    def __init__(self, message: str, *, where: dict | None = None):
+        super().__init__(message)
+        self.where = dict(where or {})
+
+    def __reduce__(self):  # picklable across worker processes
+        return (_diverged, (str(self), self.where))
+
+
+def _diverged(message: str, where: dict) -> "TrainingDivergedError":
+    return TrainingDivergedError(message, where=where)

@@ -22,12 +22,20 @@ function                               paper figure
 :func:`score_histogram`,               AVA label statistics (both papers' dataset sections)
 :func:`votes_per_image`,
 :func:`sd_vs_mean`
+:func:`distribution_figure`            SAF, predicted vs ground-truth score distributions
+:func:`bottleneck_figure`              SAF, comparative study of the bottleneck dimension P
+:func:`per_distortion_figure`          SAF, Table 5 per TID2013 distortion type
+:func:`learning_curves`                every chapter: a run's test metric per epoch, per seed
+:func:`forest_plot`                    the summary: every claim's difference and 95% interval
+:func:`equation_code`                  every chapter: each equation next to the code implementing it
 :func:`paper_vs_ours`                  every table: the paper's number next to ours
 =====================================  ==========================================================
 """
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -427,3 +435,150 @@ def paper_vs_ours(table: pd.DataFrame, *, paper: str = "paper", ours: str = "our
     if caption:
         styler = styler.set_caption(caption)
     return styler
+
+
+# ============================================================================ SAF studies
+def distribution_figure(images: Sequence[Any], ground_truth: np.ndarray,
+                        predicted: Mapping[str, np.ndarray], *, titles: Sequence[str] | None = None):
+    """Images (top row) with their ground-truth and predicted 10-bin score distributions (bottom
+    row, one bar series per model). ``ground_truth`` [N, 10]; ``predicted`` {name: [N, 10]}."""
+
+    n = len(images)
+    gt = np.asarray(ground_truth, float)
+    fig = Figure(figsize=(2.6 * n + 0.4, 4.6), layout="constrained")
+    axes = fig.subplots(2, n, squeeze=False, height_ratios=[1.2, 1])
+    series = {"ground truth": gt, **{k: np.asarray(v, float) for k, v in predicted.items()}}
+    width = 0.8 / len(series)
+    scores = np.arange(1, 11)
+    for j in range(n):
+        axes[0, j].imshow(_load_image_array(images[j]))
+        axes[0, j].set_axis_off()
+        if titles is not None:
+            axes[0, j].set_title(titles[j], fontsize=8)
+        ax = axes[1, j]
+        for k, (name, d) in enumerate(series.items()):
+            ax.bar(scores + (k - (len(series) - 1) / 2) * width, d[j], width=width, label=name)
+        ax.set_xticks(scores)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("score", fontsize=8)
+    axes[1, 0].set_ylabel("probability", fontsize=8)
+    axes[1, 0].legend(fontsize=7)
+    return fig
+
+
+def bottleneck_figure(table: pd.DataFrame, metrics: Sequence[str] = ("srcc_mean", "plcc_mean"),
+                      *, errors: pd.DataFrame | None = None, title: str | None = None):
+    """The comparative study of P: ``metrics`` against P for rows "P=<p>" (a Figure, no pyplot).
+    ``errors`` (same rows, one column per metric) draws ± that value as an error bar (e.g. the SD
+    over seeds)."""
+    ps = [int(re.fullmatch(r"P=(\d+)", str(i)).group(1)) for i in table.index]
+    order = np.argsort(ps)
+    fig = Figure(figsize=(4.8, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for m in metrics:
+        y = table[m].to_numpy(float)[order]
+        err = None if errors is None or m not in errors else \
+            errors[m].reindex(table.index).to_numpy(float)[order]
+        ax.errorbar(np.asarray(ps)[order], y, yerr=err, marker="o", capsize=3, label=m)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(ps), [str(p) for p in sorted(ps)])
+    ax.set_xlabel("P (maps per score group; c = 10·P)")
+    ax.set_ylabel("correlation with ground truth")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Bottleneck dimension (comparative study)", fontsize=10)
+    return fig
+
+
+def per_distortion_figure(per_distortion: pd.DataFrame, metric: str = "srcc_mean", *,
+                          title: str | None = None):
+    """Bars of ``metric`` per distortion type (rows) and model (the first column level) from
+    :func:`cross_dataset`'s per-distortion table."""
+    table = per_distortion.xs(metric, axis=1, level=1)
+    fig = Figure(figsize=(1.0 * len(table) + 2.5, 3.4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, table.shape[1])
+    x = np.arange(len(table))
+    for k, model in enumerate(table.columns):
+        ax.bar(x + (k - (table.shape[1] - 1) / 2) * width, table[model].to_numpy(float),
+               width=width, label=str(model))
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(x, [str(i) for i in table.index], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"{metric} vs MOS (within type)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Cross-dataset, per distortion type", fontsize=10)
+    return fig
+
+
+# ============================================================================ every chapter
+#: Verdict colours of the claims (forest plot, verdict boxes).
+VERDICT_COLOURS = {"reproduced": "#2ca02c", "contradicted": "#d62728", "inconclusive": "#7f7f7f"}
+
+
+def learning_curves(curves: pd.DataFrame, *, ylabel: str, title: str | None = None,
+                    group: Mapping[str, str] | None = None) -> Figure:
+    """One line per column of ``curves`` (index = epoch): a test or training metric per epoch.
+    ``group`` maps a column to a group name; columns of one group share a colour (seeds)."""
+    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
+    ax = fig.subplots()
+    groups = list(dict.fromkeys((group or {}).get(c, c) for c in curves.columns))
+    colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
+    seen: set[str] = set()
+    for col in curves.columns:
+        g = (group or {}).get(col, col)
+        ax.plot(curves.index, curves[col].to_numpy(float), marker=".", color=colours[g],
+                alpha=0.85, label=None if g in seen else g)
+        seen.add(g)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if len(groups) <= 12:
+        ax.legend(fontsize=7, ncols=2 if len(groups) > 6 else 1)
+    ax.set_title(title or f"{ylabel} per epoch", fontsize=10)
+    return fig
+
+
+def forest_plot(claims: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Every claim on one line: our difference (better − worse arm, the paper's direction is to
+    the right) with its 95% interval, coloured by verdict. One panel per unit (accuracy in
+    percentage points; correlations), claims that were not run are left out."""
+    rows = claims[claims["verdict"].isin(list(VERDICT_COLOURS))].copy()
+    rows["unit"] = np.where(rows["metric"].eq("acc"), "accuracy difference (percentage points)",
+                            "correlation difference (SRCC / PLCC)")
+    units = [u for u in ("accuracy difference (percentage points)",
+                         "correlation difference (SRCC / PLCC)") if u in set(rows["unit"])]
+    heights = [max(1.2, 0.32 * int((rows["unit"] == u).sum()) + 0.8) for u in units] or [1.0]
+    fig = Figure(figsize=(9.0, sum(heights) + 0.6), layout="constrained")
+    axes = fig.subplots(len(units) or 1, 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, unit in zip(axes, units):
+        part = rows[rows["unit"] == unit].iloc[::-1]
+        y = np.arange(len(part))
+        for yi, r in zip(y, part.itertuples()):
+            colour = VERDICT_COLOURS[r.verdict]
+            ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, linewidth=2.2)
+            ax.plot([r.difference], [yi], "o", color=colour, markersize=5)
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_yticks(y, [f"{r.paper} {r.source}: {r.claim}" for r in part.itertuples()],
+                      fontsize=7)
+        ax.set_xlabel(unit, fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    handles = [ax_line for ax_line in
+               (axes[0].plot([], [], color=c, linewidth=2.2, label=v)[0]
+                for v, c in VERDICT_COLOURS.items())]
+    axes[0].legend(handles=handles, fontsize=7, loc="lower right")
+    axes[0].set_title(title or "Every claim: our difference and its 95% interval", fontsize=10)
+    return fig
+
+
+def equation_code(entries: Sequence[tuple[str, Any]], *, title: str = "Equation → code") -> str:
+    """MyST Markdown for a chapter's "equation → code" box: for each ``(what the paper calls it,
+    function or class)`` one line naming the function, then its source in a collapsed dropdown
+    (``inspect.getsource``). A notebook displays it as Markdown from a cell whose input is hidden."""
+    lines = [f":::{{admonition}} {title}", ":class: seealso"]
+    blocks = []
+    for label, obj in entries:
+        name = f"{obj.__module__}.{obj.__qualname__}"
+        lines.append(f"- {label} → `{name}`")
+        source = inspect.getsource(obj).rstrip()
+        blocks += [f"::::{{dropdown}} {label}: `{name}`", "```python", source, "```", "::::", ""]
+    lines.append(":::")
+    return "\n".join(lines) + "\n\n" + "\n".join(blocks)
+

@@ -1,4 +1,4 @@
-"""Small datasets and configs for the engine tests (iaalib.train / evaluate / CLI).
+"""Small datasets and configs for the engine tests (iaalib.engine.trainer / evaluate / CLI).
 
 ``make_tiny_dataset`` writes a few JPEGs (64-80 px, three aspect ratios) and manifests in the
 DEVELOPING.md format, with a mean score that depends on brightness and 3 tag columns — enough
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from iaalib.config import ExperimentConfig
+from iaalib.engine.config import ExperimentConfig
 
 TAG_IDS = (1, 15, 21)
 SIZES = ((80, 64), (64, 80), (64, 64))  # (width, height)

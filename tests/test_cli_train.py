@@ -11,7 +11,7 @@ from PIL import Image
 
 from iaalib._io import read_json
 from iaalib.cli import build_parser, main
-from iaalib.data.synth import kao_threshold
+from iaalib.synth.ava import kao_threshold
 
 
 @pytest.fixture(scope="module")

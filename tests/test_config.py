@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from iaalib.config import FAMILIES, ExperimentConfig, ModelConfig, build_model, resolve_lambda
+from iaalib.engine.config import ExperimentConfig, ModelConfig, resolve_lambda
+from iaalib.models import FAMILIES
+from iaalib.models.factory import build_model
 from iaalib.errors import DataFormatError, IaaError
 
 

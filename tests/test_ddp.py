@@ -19,10 +19,10 @@ import sys
 import numpy as np
 import pytest
 
-import iaalib.train as T
+import iaalib.engine.trainer as T
 from engine_helpers import make_tiny_dataset, tiny_config
 from iaalib._io import read_json
-from iaalib.runrecord import Run
+from iaalib.engine.runrecord import Run
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
            if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "iaalib.train", "--config", str(cfg_file), "--out", str(tmp_path / "ddp")],
+         "-m", "iaalib.cli", "train", "--config", str(cfg_file), "--out", str(tmp_path / "ddp")],
         capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = Run(tmp_path / "ddp")

@@ -12,11 +12,12 @@ from PIL import Image
 from scipy import stats
 from sklearn.metrics import average_precision_score
 
-import iaalib.train as T
+import iaalib.engine.trainer as T
 from engine_helpers import make_tiny_dataset, tiny_config
 from iaalib.data.images import load_image, saf_transform
 from iaalib.errors import CheckpointError, IaaError
-from iaalib.evaluate import (compute_metrics, evaluate_run, load_model, main_score,
+from iaalib.cli.engine import score_command
+from iaalib.engine.evaluate import (compute_metrics, evaluate_run, load_model,
                              score_folder)
 
 
@@ -161,7 +162,7 @@ def test_score_cli_writes_csv_and_prints_top(saf_run, photo_folder, tmp_path, ca
     args = argparse.Namespace(directory=str(photo_folder), checkpoint=str(saf_run.dir),
                               out=str(out), top=2, batch_size=3, workers=2,
                               device="cpu")
-    assert main_score(args) == 0
+    assert score_command(args) == 0
     printed = capsys.readouterr().out
     assert "scored 6 image(s), skipped 1 unreadable" in printed
     csv = pd.read_csv(out)
@@ -192,7 +193,7 @@ def test_cross_dataset_tid_mode_correlates_predicted_mean_with_mos(saf_run, tmp_
                 mos.append(round(7.0 - level + rng.random(), 4))
                 lines.append(f"{mos[-1]} {name}")
     (root / "mos_with_names.txt").write_text("\n".join(lines) + "\n")
-    from iaalib.evaluate import evaluate_tid
+    from iaalib.engine.evaluate import evaluate_tid
     r = evaluate_tid(saf_run.dir, root, return_predictions=True)
     assert r["n_images"] == 12 and r["n_skipped"] == 0 and r["score"] == "mean"
     pred = r["predictions"]

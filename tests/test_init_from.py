@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from iaalib.checkpoint import init_weights_from
+from iaalib.engine.checkpoint import init_weights_from
 from iaalib.errors import CheckpointError
-from iaalib.evaluate import load_model
-from iaalib.train import train
+from iaalib.engine.evaluate import load_model
+from iaalib.engine.trainer import train
 
 from engine_helpers import make_tiny_dataset, tiny_config
 

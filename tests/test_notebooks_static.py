@@ -1,8 +1,10 @@
 """Static checks of the notebooks, the profiles and the table of contents (no kernel needed).
 
 * notebooks are committed without outputs or execution counts and are valid nbformat;
-* each has exactly one ``parameters`` cell, the first code cell, holding only literal assignments;
-* each profile YAML names only parameters its notebooks declare (papermill's own inspection);
+* each has exactly one ``parameters`` cell, the first code cell, holding only literal assignments:
+  ``profile``, ``overrides`` and knobs that default to ``None`` (= the profile's value);
+* the profile is the only source of settings: a notebook opened on its own and the same notebook
+  run by ``iaa book`` resolve identical settings, and no cell reads a setting except through them;
 * ``_toc.yml`` has one chapter per notebook and every page it names exists;
 * the notebooks hold no model/training code (that lives in iaalib) and their headings do not skip
   levels (a Sphinx warning, i.e. an error in the book build).
@@ -19,7 +21,8 @@ import papermill
 import pytest
 import yaml
 
-from iaalib import book
+from iaalib import profiles
+from iaalib.book import pages, pipeline, staging
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -54,6 +57,15 @@ def test_notebook_is_valid_and_has_no_outputs(path):
     assert "papermill" not in nb.metadata, f"{path.name}: notebook metadata from a papermill run"
 
 
+def _parameters(path: Path) -> dict[str, object]:
+    cells = _cells(path)
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    values = {}
+    for stmt in ast.parse(_source(cells[first_code])).body:
+        values[stmt.targets[0].id] = ast.literal_eval(stmt.value)
+    return values
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_single_parameters_cell_of_literal_assignments(path):
     cells = _cells(path)
@@ -76,31 +88,87 @@ def test_single_parameters_cell_of_literal_assignments(path):
     assert len(names) == len(set(names)), f"{path.name}: a parameter is assigned twice"
     # papermill must see the same parameters (it is what `iaa book` uses).
     assert set(papermill.inspect_notebook(str(path))) == set(names)
+    values = _parameters(path)
+    assert values.pop("profile") == "demo" and values.pop("overrides") == {}, path.name
+    known = profiles.load_profile("demo").settings(path.stem)
+    for name, value in values.items():
+        assert value is None, f"{path.name}: {name} = {value!r}; knobs default to None (the profile's)"
+        assert name in known, f"{path.name}: parameter {name!r} is not a setting of the profiles"
+
+
+def _settings_statement(path: Path) -> str:
+    """The ``S = profiles.chapter_settings(...)`` statement of a notebook's settings cell."""
+    for cell in _cells(path):
+        if cell["cell_type"] != "code":
+            continue
+        src = "\n".join(line for line in _source(cell).splitlines() if not line.startswith("%"))
+        for stmt in ast.parse(src).body:
+            if isinstance(stmt, ast.Assign) and "chapter_settings" in ast.unparse(stmt.value):
+                return ast.unparse(stmt)
+    pytest.fail(f"{path.name}: no `S = profiles.chapter_settings(...)`")
+
+
+@pytest.mark.parametrize("profile_name", ["demo", "smoke", "ava"])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_opened_alone_or_run_by_iaa_book_the_settings_are_identical(path, profile_name):
+    """The notebook as a reader opens it (its parameters cell, with the profile name set) and as
+    `iaa book --profile P` runs it (papermill's injected parameters) resolve the same settings —
+    the ones of the profile file — and the settings statement passes every knob on."""
+    statement = _settings_statement(path)
+    assert f"'{path.stem}'" in statement, f"{path.name}: chapter_settings names another notebook"
+    alone = {**_parameters(path), "profile": profile_name, "profiles": profiles}
+    exec(statement, alone)
+    prof = profiles.load_profile(profile_name)
+    injected = {**_parameters(path), "profiles": profiles,
+                **pipeline.notebook_parameters(prof, papermill.inspect_notebook(str(path)))}
+    exec(statement, injected)
+    assert dict(alone["S"]) == dict(injected["S"]) == dict(prof.settings(path.stem))
+    knobs = set(_parameters(path)) - {"profile", "overrides"}
+    call = ast.parse(statement).body[0].value
+    assert {kw.arg for kw in call.keywords} == knobs, f"{path.name}: knobs not passed on"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_settings_are_read_through_the_profile_only(path):
+    """No code cell reads a setting as a bare name (it would bypass the profile): settings are
+    ``S.<name>``; parameters appear only in the parameters cell and the settings statement."""
+    known = set(profiles.load_profile("demo").settings(path.stem)) | {"overrides"}
+    statement = _settings_statement(path)
+    assigned, read = set(), []
+    for cell in [c for c in _cells(path) if c["cell_type"] == "code"][1:]:
+        src = "\n".join(line for line in _source(cell).splitlines() if not line.startswith("%"))
+        for stmt in ast.parse(src).body:
+            if ast.unparse(stmt) == statement:
+                continue
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Name):
+                    (assigned.add if isinstance(node.ctx, ast.Store) else read.append)(node.id)
+                elif isinstance(node, ast.FunctionDef):
+                    assigned.add(node.name)
+                elif isinstance(node, ast.arg):
+                    assigned.add(node.arg)
+    stray = sorted({n for n in read if n in known and n not in assigned})
+    assert not stray, f"{path.name}: reads setting(s) {stray} directly; use S.<name>"
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
-def test_profile_names_only_declared_parameters(profile):
-    cfg = book.load_profile(profile.stem, profile.parent)  # structure and plain values
+def test_profile_sections_name_notebooks(profile):
+    prof = profiles.load_profile(profile.stem, profile.parent)  # structure and plain values
     raw = yaml.safe_load(profile.read_text(encoding="utf-8"))
-    declared = {p.stem: set(papermill.inspect_notebook(str(p))) for p in NOTEBOOKS}
-    for section, values in raw.items():
-        if section in ("description", "common"):
+    stems = {p.stem for p in NOTEBOOKS}
+    for section in raw:
+        if section in ("description", "common", "extends"):
             continue
-        assert section in declared, f"{profile.name}: section {section!r} names no notebook"
-        unknown = set(values or {}) - declared[section]
-        assert not unknown, f"{profile.name}: {section} does not declare {sorted(unknown)}"
-    everything = set().union(*declared.values()) | book.PIPELINE_KEYS
-    unknown = set(raw.get("common") or {}) - everything
-    assert not unknown, f"{profile.name}: common parameters no notebook declares: {sorted(unknown)}"
-    assert cfg["common"] == (raw.get("common") or {})
+        assert section in stems, f"{profile.name}: section {section!r} names no notebook"
+    assert set(prof.common) >= set(raw.get("common") or {})
 
 
 def test_toc_has_one_chapter_per_notebook_and_every_page_exists():
-    files = book.toc_files(ROOT / "_toc.yml")
-    generated = {Path(f).name for f in files if f.startswith(book.GENERATED + "/")}
-    assert generated == {p.stem for p in NOTEBOOKS} | set(book.MODULE_PAGES)
+    files = staging.toc_files(ROOT / "_toc.yml")
+    generated = {Path(f).name for f in files if f.startswith(staging.GENERATED + "/")}
+    assert generated == {p.stem for p in NOTEBOOKS} | set(pages.MODULE_PAGES)
     for f in files:
-        if not f.startswith(book.GENERATED + "/"):
+        if not f.startswith(staging.GENERATED + "/"):
             assert (ROOT / f"{f}.md").is_file() or (ROOT / f"{f}.ipynb").is_file(), f"{f} is missing"
     assert len(files) == len(set(files)), "a page appears twice in _toc.yml"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import iaalib.train as T
+import iaalib.engine.trainer as T
 from engine_helpers import make_tiny_dataset, tiny_config
 from iaalib._io import read_json
-from iaalib.checkpoint import load_checkpoint
-from iaalib.runrecord import read_history
+from iaalib.engine.checkpoint import load_checkpoint
+from iaalib.engine.runrecord import read_history
 
 TIMING_KEYS = ("seconds", "images_per_s")
 

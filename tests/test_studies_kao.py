@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from iaalib.errors import IaaError
-from iaalib.studies import kao
-from iaalib.studies.paper import paper_table
+from iaalib.studies import kao, runner
+from iaalib.studies.paper import paper_next_to_ours, paper_table
 
 from engine_helpers import TAG_IDS, make_tiny_dataset
 
@@ -38,10 +38,10 @@ def tiny_profile(tmp_path, monkeypatch):
     """Notebook 01's layout for profile 'unit': kao-delta0 / kao-delta1 manifests + summary.json."""
     monkeypatch.setenv("IAA_HOME", str(tmp_path / "home"))
     paths = make_tiny_dataset(tmp_path / "data", n=48, splits=(0.75, 0.0, 0.25))
-    from iaalib import book
+    from iaalib import datasets
     train, test = pd.read_csv(paths["train"]), pd.read_csv(paths["test"])
     for delta, rows in ((0, train), (1, train[(train["mean"] > 6) | (train["mean"] < 4)])):
-        out = book.manifest_dir("unit", f"kao-delta{delta}")
+        out = datasets.manifest_dir("unit", f"kao-delta{delta}")
         out.mkdir(parents=True)
         rows.to_csv(out / "train.csv", index=False)
         test.to_csv(out / "test.csv", index=False)
@@ -52,9 +52,10 @@ def tiny_profile(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- configs
 def test_lambda_labels_are_table_one_columns():
-    labels = [kao.lambda_label(lam, 29) for lam in kao.LAMBDAS]
+    labels = [kao.lambda_label(lam) for lam in kao.LAMBDAS]
     assert labels == list(paper_table("kao", "table1").columns)
-    assert kao.lambda_label(0.5, 29) == "lambda=0.5" and kao.lambda_label("3/M", 10) == "lambda=3/10"
+    assert kao.lambda_label(0.5) == "lambda=0.5" and kao.lambda_label("3/M") == "lambda=3/M"
+    assert kao.lambda_label("1/2") == "lambda=0.5"
 
 
 def test_grids_have_the_paper_layouts(tmp_path):
@@ -77,7 +78,7 @@ def test_grids_have_the_paper_layouts(tmp_path):
 def test_configs_carry_what_each_run_varies(tmp_path):
     data = _data29(tmp_path)
     t1 = kao.table1_configs(dataclasses.replace(TINY, epochs=3), data)
-    stcnn, mtcnn, early = t1[("delta=0", "lambda=0")], t1[("delta=1", "lambda=1/29")], \
+    stcnn, mtcnn, early = t1[("delta=0", "lambda=0")], t1[("delta=1", "lambda=1/M")], \
         t1[("delta=0", "early stopping")]
     assert (stcnn.model.family, stcnn.loss.lam) == ("mtcnn1", 0)
     assert mtcnn.loss.lam == "1/M" and mtcnn.data.train == str(tmp_path / "d1" / "train.csv")
@@ -110,12 +111,13 @@ def test_shared_runs_share_one_config_hash(tmp_path):
     again = kao.table4_configs(kao.KaoSettings(**{**s3.__dict__}), data)
     for d in ("delta=0", "delta=1"):
         assert h(t1[(d, "lambda=0")]) == h(t4[(d, "STCNN")]) == h(again[(d, "STCNN")])
-        assert h(t1[(d, "lambda=1/29")]) == h(t2[(d, "MTCNN #1")]) == h(t4[(d, "MTCNN #1")])
-    assert h(t3[("MTCNN", "MTCNN #1")]) == h(t1[("delta=0", "lambda=1/29")])
+        assert h(t1[(d, "lambda=1/M")]) == h(t2[(d, "MTCNN #1")]) == h(t4[(d, "MTCNN #1")])
+    assert h(t3[("MTCNN", "MTCNN #1")]) == h(t1[("delta=0", "lambda=1/M")])
     assert h(t3[("MTRLCNN", "MTCNN #1")]) != h(t3[("MTCNN", "MTCNN #1")])
-    seeds = kao.seed_configs(s3, data, delta=0, lambdas=(0,), seeds=(s3.seed, s3.seed + 1))
-    assert h(seeds[("lambda=0", s3.seed)]) == h(t1[("delta=0", "lambda=0")])
-    assert h(seeds[("lambda=0", s3.seed + 1)]) != h(t1[("delta=0", "lambda=0")])
+    seeds = runner.with_seeds({"stcnn": t1[("delta=0", "lambda=0")]}, (s3.seed, s3.seed + 1))
+    assert h(seeds[("stcnn", s3.seed)]) == h(t1[("delta=0", "lambda=0")])
+    assert h(seeds[("stcnn", s3.seed + 1)]) != h(t1[("delta=0", "lambda=0")])
+    assert seeds[("stcnn", s3.seed + 1)].name.endswith(f"-s{s3.seed + 1}")
     hashes = [h(c) for c in t1.values()]
     assert len(set(hashes)) == len(hashes)                # every Table I cell is its own run ...
     short = kao.table1_configs(dataclasses.replace(TINY, epochs=2), data)
@@ -124,21 +126,18 @@ def test_shared_runs_share_one_config_hash(tmp_path):
     assert kao.early_stop_can_act(dataclasses.replace(TINY, epochs=3))   # the rule cannot act
 
 
-def test_kao_data_and_subset_manifest(tiny_profile, tmp_path, monkeypatch):
+def test_kao_data_and_the_fine_tuning_subset(tiny_profile, tmp_path, monkeypatch):
     data = tiny_profile
     assert data.tag_columns == tuple(f"tag_{t}" for t in TAG_IDS) and data.num_tags == 3
     assert data.tag_names == ("abstract", "nature", "black and white")
     assert data.test.parent.name == "kao-delta0"
     with pytest.raises(IaaError, match="run notebook 01"):
         kao.kao_data("nope", data.image_dir)
-    a = kao.subset_manifest(data.train[0.0], tmp_path / "s1", 10, seed=3)
-    b = kao.subset_manifest(data.train[0.0], tmp_path / "s2", 10, seed=3)
-    assert a.read_bytes() == b.read_bytes()
-    full, sub = pd.read_csv(data.train[0.0]), pd.read_csv(a)
-    assert len(sub) == 10 and sub["image_id"].is_monotonic_increasing
-    assert set(sub["image_id"]) <= set(full["image_id"])
     cfg = kao.finetune_config(TINY, data, backbone="resnet18")
-    assert len(pd.read_csv(cfg.data.train)) == TINY.finetune_train_size
+    sub = pd.read_csv(cfg.data.train)
+    assert len(sub) == TINY.finetune_train_size and sub["image_id"].is_monotonic_increasing
+    assert set(sub["image_id"]) <= set(pd.read_csv(data.train[0.0])["image_id"])
+    assert kao.finetune_config(TINY, data, backbone="resnet18").data.train == cfg.data.train
 
 
 # ----------------------------------------------------------------------------- runs and tables
@@ -146,15 +145,15 @@ def test_run_all_tables_and_figure_data(tiny_profile, capsys):
     data = tiny_profile
     configs = kao.table1_configs(TINY, data, deltas=(0,), lambdas=(0, "1/M"))
     configs[("delta=0", "again")] = configs[("delta=0", "lambda=0")]
-    runs = kao.run_all(configs)
+    runs = runner.run_grid(configs)
     assert runs[("delta=0", "again")].dir == runs[("delta=0", "lambda=0")].dir
     out = capsys.readouterr().out
     assert out.count("trained in") == 2 and "epoch" not in out      # one line per distinct run
-    kao.run_all(configs)
+    runner.run_grid(configs)
     assert capsys.readouterr().out.count("reused") == 2
 
-    table = kao.metric_table({k: v for k, v in runs.items() if k[1] != "again"})
-    assert list(table.index) == ["delta=0"] and list(table.columns) == ["lambda=0", "lambda=1/3"]
+    table = runner.grid_table({k: v for k, v in runs.items() if k[1] != "again"})
+    assert list(table.index) == ["delta=0"] and list(table.columns) == ["lambda=0", "lambda=1/M"]
     for (r, c), run in runs.items():
         if c == "again":
             continue
@@ -170,8 +169,8 @@ def test_run_all_tables_and_figure_data(tiny_profile, capsys):
         expected = 100 * np.mean(on_tag["pred_label"] == on_tag["gt_label"]) if len(on_tag) else np.nan
         assert per_tag.loc[name, "STCNN"] == pytest.approx(expected, nan_ok=True)
 
-    filters = kao.first_layer_filters(runs[("delta=0", "lambda=1/3")])
-    model = runs[("delta=0", "lambda=1/3")].load_model()
+    filters = kao.first_layer_filters(runs[("delta=0", "lambda=1/M")])
+    model = runs[("delta=0", "lambda=1/M")].load_model()
     assert filters.shape == tuple(model.low[0].weight.shape) and filters.shape[1:] == (3, 11, 11)
     np.testing.assert_array_equal(filters, model.low[0].weight.detach().numpy())
 
@@ -179,7 +178,7 @@ def test_run_all_tables_and_figure_data(tiny_profile, capsys):
 def test_task_correlations_from_an_mtrl_run(tiny_profile):
     data = tiny_profile
     t3 = kao.table3_configs(TINY, data)
-    run = kao.run_all({("MTRLCNN", "MTCNN #1"): t3[("MTRLCNN", "MTCNN #1")]}, verbose=False)[
+    run = runner.run_grid({("MTRLCNN", "MTCNN #1"): t3[("MTRLCNN", "MTCNN #1")]}, echo=None)[
         ("MTRLCNN", "MTCNN #1")]
     omega = run.omega()[-1]
     corr = kao.task_correlations(run, data)
@@ -190,7 +189,7 @@ def test_task_correlations_from_an_mtrl_run(tiny_profile):
     fig9 = kao.fig9_table(corr)
     assert list(fig9.columns) == ["low aesthetic", "high aesthetic"] and len(fig9) == 2 + data.num_tags
     with pytest.raises(IaaError, match="not an MTRL run"):
-        kao.task_correlations(kao.run_all({0: t3[("MTCNN", "MTCNN #1")]}, verbose=False)[0], data)
+        kao.task_correlations(runner.run_grid({0: t3[("MTCNN", "MTCNN #1")]}, echo=None)[0], data)
 
 
 def test_compare_correlations_and_paper_next_to_ours():
@@ -202,7 +201,7 @@ def test_compare_correlations_and_paper_next_to_ours():
     assert flipped["spearman"] == pytest.approx(-1.0) and flipped["sign_agreement"] == 0.0
     paper = paper_table("kao", "table1")
     ours_t = pd.DataFrame({"lambda=0": [70.0], "lambda=9": [71.0]}, index=["delta=0"])
-    side = kao.paper_next_to_ours(ours_t, paper)
+    side = paper_next_to_ours(ours_t, paper)
     assert side.loc["lambda=0", "paper"] == 72.19 and np.isnan(side.loc["lambda=9", "paper"])
     assert side["ours"].tolist() == [70.0, 71.0]
 
@@ -248,37 +247,13 @@ def test_synth_target_through_the_adapter_and_transfer(tiny_profile, tmp_path):
     np.testing.assert_allclose(both["mean"], both["mean_synth"], atol=2e-3)
     assert (both["label"] == (both["mean_synth"] > 5)).all()
 
-    source = kao.run_all({0: kao.trunk_config(TINY, data, lam="1/M")}, verbose=False)[0]
+    source = runner.run_grid({0: kao.trunk_config(TINY, data, lam="1/M")}, echo=None)[0]
     t5 = kao.table5_configs(TINY, target, stcnn_source=source.dir, mtcnn_source=source.dir)
     assert t5[("delta=0", "STCNN")].model.init_from is None
     assert t5[("delta=0", "MTCNN #1 FT")].model.init_from == str(source.dir)
     assert all(c.loss.lam == 0 for c in t5.values())
-    runs = kao.run_all({k: v for k, v in t5.items() if k[1] != "STCNN FT"}, verbose=False)
+    runs = runner.run_grid({k: v for k, v in t5.items() if k[1] != "STCNN FT"}, echo=None)
     ft = runs[("delta=0", "MTCNN #1 FT")]
     assert ft.record["init_from"]["copied"] > 0
     assert any("semantic_head" in k for k in ft.record["init_from"]["skipped"])
     assert ft.metrics["n_images"] == 10
-
-
-def test_noise_band_and_verdicts_by_hand():
-    # p = 0.75, n = 200: 1.96 * sqrt(2 * 0.75 * 0.25 / 200) = 0.08487 -> 8.49 pp
-    assert kao.accuracy_noise(75.0, 200) == pytest.approx(100 * 1.96 * np.sqrt(0.375 / 200))
-    assert kao.verdict(3.0, 4.0, 2.0) == "reproduced"
-    assert kao.verdict(-3.0, 4.0, 2.0) == "contradicted"
-    assert kao.verdict(1.0, 4.0, 2.0) == "inconclusive"
-    assert kao.verdict(float("nan"), 4.0, 2.0) == "not run"
-    with pytest.raises(ValueError):
-        kao.accuracy_noise(120.0, 10)
-
-
-def test_parallel_workers_train_the_same_runs(tiny_profile, tmp_path, monkeypatch, capsys):
-    data = tiny_profile
-    configs = kao.table1_configs(TINY, data, deltas=(1,), lambdas=(0, "1/M"))
-    parallel = kao.run_all(configs, workers=2)
-    assert capsys.readouterr().out.count("trained in") == 2
-    monkeypatch.setenv("IAA_HOME", str(tmp_path / "home2"))
-    serial = kao.run_all(configs, workers=1, verbose=False)
-    for key in configs:
-        assert parallel[key].dir != serial[key].dir
-        pd.testing.assert_frame_equal(parallel[key].predictions, serial[key].predictions)
-        assert parallel[key].metrics["acc"] == serial[key].metrics["acc"]

@@ -45,11 +45,20 @@ def test_dataset_counts_are_consistent():
     assert "18,232" in d["note"]
 
 
-def test_check_claims_reads_orderings():
-    claims = {"better": [["a", "b", "srcc"], ["b", "c", "srcc"], ["a", "z", "srcc"]]}
-    ours = pd.DataFrame({"srcc": [0.5, 0.6, 0.1]}, index=["a", "b", "c"])
-    out = paper.check_claims(claims, ours)
-    assert out["reproduced"].tolist() == [False, True, None]
+def test_claims_are_well_formed_and_name_their_source():
+    for name in ("kao", "saf"):
+        specs = paper.claims(name)
+        assert specs and len({c["id"] for c in specs}) == len(specs)
+        for c in specs:
+            assert {"id", "source", "claim", "metric", "better", "worse"} <= set(c), c
+            assert c["metric"] in ("acc", "srcc_mean", "plcc_mean", "srcc_sd", "plcc_sd"), c
+    # the printed differences of Table I are the paper's own numbers
+    t1 = paper.paper_table("kao", "table1")
+    by_id = {c["id"]: c for c in paper.claims("kao", "table1")}
+    assert by_id["t1-lam1m-vs-0"]["paper_difference"] == pytest.approx(
+        t1.at["delta=0", "lambda=1/M"] - t1.at["delta=0", "lambda=0"])
+    assert by_id["t1-lam1m-vs-early"]["paper_difference"] == pytest.approx(
+        t1.at["delta=0", "lambda=1/M"] - t1.at["delta=0", "early stopping"])
 
 
 def _fake_run(tmp_path: Path, name: str, status: str) -> Path:
@@ -91,19 +100,24 @@ def test_long_comparison_keeps_cells_from_either_side():
 def test_summary_reads_saved_tables_and_claims(tmp_path):
     from iaalib.studies import summary
     run = _fake_run(tmp_path, "r1", "finished")
-    ours = pd.DataFrame({"lambda=0": [70.0], "lambda=1/29": [74.0]}, index=["delta=0"])
+    ours = pd.DataFrame({"lambda=0": [70.0], "lambda=1/M": [74.0]}, index=["delta=0"])
     results.save_result_table(ours, "kao_table1", "demo", [run], root=tmp_path / "res")
     saf3 = pd.DataFrame({"srcc_mean": [0.6, 0.5, 0.4, 0.45]},
                         index=["full", "w/o Split", "w/o Act", "w/o Act & Split"])
     results.save_result_table(saf3, "saf_table3", "demo", [run], root=tmp_path / "res")
     comp = summary.kao_comparisons("demo", root=tmp_path / "res")["table1"]
-    assert comp.loc["delta=0 / lambda=1/29", "ours"] == 74.0
-    assert comp.loc["delta=0 / lambda=1/29", "paper"] == 76.15
+    assert comp.loc["delta=0 / lambda=1/M", "ours"] == 74.0
+    assert comp.loc["delta=0 / lambda=1/M", "paper"] == 76.15
     assert pd.isna(comp.loc["delta=1 / lambda=0", "ours"])
-    claims = summary.saf_claims_report("demo", root=tmp_path / "res")
-    t3 = claims[claims["table"] == "table3"].set_index("claim")["reproduced"]
-    assert bool(t3["full > w/o Split (srcc_mean)"]) and bool(t3["w/o Split > w/o Act & Split (srcc_mean)"])
-    assert bool(t3["w/o Split > w/o Act (srcc_mean)"])  # 0.5 > 0.4
-    assert claims[claims["table"] == "table2"]["reproduced"].isna().all()
+    table = pd.DataFrame([{"paper": "SAF", "source": "Table 3", "claim": "x", "metric": "srcc_mean",
+                           "difference": 0.1, "ci_low": 0.05, "ci_high": 0.2, "n_seeds": 3,
+                           "verdict": "reproduced", "runs": [str(run)]},
+                          {"paper": "Kao et al.", "source": "Table I", "claim": "y", "metric": "acc",
+                           "difference": 1.0, "ci_low": -1.0, "ci_high": 3.0, "n_seeds": 3,
+                           "verdict": "inconclusive", "runs": [str(run)]}])
+    results.save_claims(table, "ch", "demo", root=tmp_path / "res")
+    claims = summary.claims("demo", root=tmp_path / "res")
+    assert claims["paper"].tolist() == ["Kao et al.", "SAF"]            # Kao first
+    assert claims.loc[0, "provenance"][0]["run_dir"] == str(run) and claims.loc[0, "table"] == "ch"
     prov = summary.provenance_table("demo", root=tmp_path / "res")
     assert set(prov["table"]) == {"kao_table1", "saf_table3"} and (prov["seed"] == 3).all()

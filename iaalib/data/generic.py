@@ -38,7 +38,7 @@ import pandas as pd
 
 from ..errors import DataFormatError, IaaError
 from .ava import VOTE_COLUMNS
-from .protocols import MANIFEST_COLUMNS, THRESHOLD, Split
+from .manifests import MANIFEST_COLUMNS, THRESHOLD, Split
 
 logger = logging.getLogger(__name__)
 

@@ -456,18 +456,3 @@ def _cache_one(job: tuple[Path, Path], args: dict[str, Any]) -> str | None:
     return None
 
 
-def main_cache(args) -> int:
-    """``iaa data cache``: :func:`build_resized_cache` over the ids of AVA.txt or of manifests."""
-    from .ava import read_ava_txt
-
-    if args.ava_txt:
-        ids = read_ava_txt(args.ava_txt)[["image_id"]]
-    else:
-        ids = pd.concat([manifest_ids(path) for path in args.manifest]).drop_duplicates().to_frame()
-    info = build_resized_cache(ids, args.images, args.out, short_edge=args.short_edge,
-                               quality=args.quality, workers=args.workers or os.cpu_count() or 1)
-    skipped = sum(info["skipped"].values())
-    print(f"resized cache {info['cache_dir']}: {info['n_images']:,} images, {info['n_written']:,} written, "
-          f"{info['n_existing']:,} already there, {skipped:,} skipped"
-          + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(info['skipped'].items()))})" if skipped else ""))
-    return 0

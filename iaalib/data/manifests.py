@@ -1,5 +1,9 @@
-"""Protocol recipes (``data_manifests/*.yaml``) and manifest files (``train.csv``/``test.csv``/
-``val.csv`` + ``summary.json``).
+"""The manifest schema, protocol recipes (``data_manifests/*.yaml``) and manifest files
+(``train.csv``/``test.csv``/``val.csv`` + ``summary.json``).
+
+Schema: every manifest has :data:`MANIFEST_COLUMNS` and, for Kao's protocol, one 0/1 column
+``tag_<id>`` per kept tag (:data:`TAG_COLUMN`, ascending id); ``label`` = 1 if mean > 5
+(:data:`THRESHOLD`). A protocol run is a :class:`Split`.
 
 A recipe records a protocol's parameters, the counts it gives on the full official ``AVA.txt`` and the
 sha256 of the AVA.txt release it expects, so a different label file gives a clear warning (or, strict,
@@ -8,6 +12,7 @@ in ``summary["files"]``. No torch here.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -21,7 +26,6 @@ from .._io import atomic_write, read_json, sha256_bytes, sha256_file, write_json
 from ..errors import ChecksumMismatchError, DataFormatError, IaaError
 from ..paths import REPO_ROOT
 from .ava import SCORES, VOTE_COLUMNS
-from .protocols import MANIFEST_COLUMNS, THRESHOLD, Split
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +36,30 @@ _RECIPE_KEYS = ("protocol", "parameters", "label_file", "expected")
 # Recipe parameters that change the checked counts (delta/seed/val_size do not: see check_expected).
 _COUNT_PARAMETERS = {"kao": ("min_tag_count", "test_size"), "standard": ()}
 _INT_COLUMNS = ["image_id", *VOTE_COLUMNS, "n_votes", "label", "tag1", "tag2", "challenge_id"]
+
+
+# ------------------------------------------------------------------------------------- schema
+MANIFEST_COLUMNS = ["image_id", *VOTE_COLUMNS, "n_votes", "mean", "sd", "label",
+                    "tag1", "tag2", "challenge_id"]
+
+
+THRESHOLD = 5.0  # Kao et al. Sec. IV-A: high quality if mean > 5 (+δ)
+
+
+@dataclasses.dataclass
+class Split:
+    """Manifests of one protocol run; ``val`` is None unless ``val_size > 0``."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    val: pd.DataFrame | None
+    summary: dict
+
+
+def tag_column(tag_id: int) -> str:
+    """Name of the multi-hot column of a kept tag (``tag_14``); the raw slots are ``tag1``/``tag2``."""
+    return f"tag_{int(tag_id)}"
+
 
 
 # ------------------------------------------------------------------------------------- recipes

@@ -11,40 +11,17 @@ Both return a :class:`Split` of manifest DataFrames (columns in ``MANIFEST_COLUM
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..errors import IaaError
-from .ava import VOTE_COLUMNS, read_ava_txt, read_id_list, read_tags
+from .ava import VOTE_COLUMNS
+from .manifests import MANIFEST_COLUMNS, THRESHOLD, Split, tag_column
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["image_id", *VOTE_COLUMNS, "n_votes", "mean", "sd", "label",
-                    "tag1", "tag2", "challenge_id"]
 _LABEL_COLUMNS = ["image_id", *VOTE_COLUMNS, "tag1", "tag2", "challenge_id", "n_votes", "mean", "sd"]
-THRESHOLD = 5.0  # Kao et al. Sec. IV-A: high quality if mean > 5 (+δ)
-
-
-@dataclass
-class Split:
-    """Manifests of one protocol run; ``val`` is None unless ``val_size > 0``."""
-
-    train: pd.DataFrame
-    test: pd.DataFrame
-    val: pd.DataFrame | None
-    summary: dict
-
-
-def tag_column(tag_id: int) -> str:
-    """Name of the multi-hot column of a kept tag (``tag_14``); the raw slots are ``tag1``/``tag2``."""
-    return f"tag_{int(tag_id)}"
-
-
 def tag_image_counts(labels: pd.DataFrame) -> dict[int, int]:
     """Images per tag id > 0, counting a tag in either slot once per image (Kao et al. Fig. 4)."""
     t1, t2 = labels["tag1"].to_numpy(), labels["tag2"].to_numpy()
@@ -218,41 +195,3 @@ def format_summary(summary: dict, recipe: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def main_filter(args: argparse.Namespace) -> int:
-    """``iaa data filter``: parse AVA.txt, apply a protocol, write DIR/{train,test}.csv, summary.json."""
-    from .._io import sha256_file
-    from .manifests import check_expected, check_label_file, load_recipe, write_manifest
-
-    strict = bool(getattr(args, "strict_checksum", False))
-    if args.protocol == "standard" and not args.test_list:
-        raise IaaError("--protocol standard needs --test-list (e.g. the official "
-                       "aesthetics_image_lists/generic_test.jpgl)")
-    recipe = load_recipe(args.recipe) if args.recipe else None
-    if recipe is not None and recipe["protocol"] != args.protocol:
-        raise IaaError(f"recipe {args.recipe!r} is for the {recipe['protocol']} protocol, "
-                       f"not {args.protocol}")
-    labels = read_ava_txt(args.ava_txt, on_bad=args.on_bad)
-    if recipe is not None:
-        check_label_file(args.ava_txt, recipe, strict=strict, sha256=labels.attrs["sha256"])
-    try:
-        if args.protocol == "kao":
-            tag_names = read_tags(args.tags_txt) if args.tags_txt else None
-            split = kao_protocol(labels, min_tag_count=args.min_tag_count, test_size=args.test_size,
-                                 delta=args.delta, seed=args.seed, val_size=args.val_size,
-                                 tag_names=tag_names)
-        else:
-            split = standard_protocol(labels, test_ids=read_id_list(args.test_list), delta=args.delta,
-                                      seed=args.seed, val_size=args.val_size)
-            split.summary.update(test_list=os.fspath(args.test_list),
-                                 test_list_sha256=sha256_file(args.test_list))
-    except IaaError:
-        raise
-    except ValueError as e:  # bad parameters (e.g. a test set larger than the data)
-        raise IaaError(str(e)) from e
-    if recipe is not None:
-        split.summary["recipe"] = recipe["name"]
-        split.summary["recipe_mismatches"] = check_expected(split.summary, recipe, strict=strict)
-    summary = write_manifest(split, args.out)
-    print(format_summary(summary, recipe))
-    print(f"  wrote {', '.join(sorted(summary['files']))} to {args.out}")
-    return 0

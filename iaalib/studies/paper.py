@@ -9,6 +9,7 @@ import functools
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -38,24 +39,35 @@ def paper_value(paper: str, *keys: str) -> Any:
     return node
 
 
-def paper_claims(paper: str = "saf") -> dict[str, dict[str, Any]]:
-    """Claims stated in words: ``{table: {"source", "text", "better": [[a, b, metric], ...]}}``.
-
-    ``better`` lists pairs the paper says are ordered (a better than b on metric).
-    """
-    return paper_results()[paper]["claims"]
+#: The papers as the claims table names them.
+PAPER_NAMES = {"kao": "Kao et al.", "saf": "SAF"}
 
 
-def check_claims(claims: dict[str, Any], ours: pd.DataFrame) -> pd.DataFrame:
-    """Compare the paper's orderings with ours.
+def claims(paper: str, table: str | None = None) -> list[dict[str, Any]]:
+    """The headline claims of ``paper`` (``paper_results.yaml``: ``<paper>.claims.<table>``), each
+    ``{id, source, claim, metric, better, worse[, paper_difference]}`` (see
+    :mod:`iaalib.studies.claims`); every table's when ``table`` is None."""
+    entry = paper_results()[paper]["claims"]
+    if table is None:
+        return [c for t in entry.values() for c in t]
+    if table not in entry:
+        raise KeyError(f"{paper} has no claims for {table!r} (have {sorted(entry)})")
+    return list(entry[table])
 
-    ``ours``: index = method names used in the claims, columns = metrics. Returns one row per
-    claimed pair with both values and whether our runs agree (None when a method/metric is missing).
-    """
-    rows = []
-    for a, b, metric in claims["better"]:
-        va = ours.at[a, metric] if a in ours.index and metric in ours.columns else None
-        vb = ours.at[b, metric] if b in ours.index and metric in ours.columns else None
-        agree = None if va is None or vb is None or pd.isna(va) or pd.isna(vb) else bool(va > vb)
-        rows.append({"claim": f"{a} > {b} ({metric})", "ours_a": va, "ours_b": vb, "reproduced": agree})
-    return pd.DataFrame(rows)
+
+def statement(paper: str, table: str) -> str:
+    """What the paper's text says about a table, in words (SAF: its tables were lost)."""
+    return paper_results()[paper].get("statements", {}).get(table, "")
+
+
+def paper_next_to_ours(ours: pd.DataFrame, paper: pd.DataFrame, *, ours_name: str = "ours",
+                       paper_name: str = "paper") -> pd.DataFrame:
+    """One row per (row, column) cell of ``ours`` that the paper also has: ``paper`` and ``ours``
+    columns (for :func:`iaalib.viz.paper_vs_ours`); cells the paper lacks get NaN."""
+    records = []
+    for r in ours.index:
+        for c in ours.columns:
+            p = paper.at[r, c] if r in paper.index and c in paper.columns else np.nan
+            records.append({"cell": f"{r} · {c}" if len(ours.index) > 1 else c,
+                            paper_name: p, ours_name: ours.at[r, c]})
+    return pd.DataFrame(records).set_index("cell")

@@ -71,3 +71,28 @@ def list_result_tables(profile: str, *, root: str | os.PathLike | None = None) -
     """Names of the result tables saved for ``profile``."""
     out = results_dir(profile, root)
     return sorted(p.stem for p in out.glob("*.csv")) if out.is_dir() else []
+
+
+def save_claims(table: pd.DataFrame, name: str, profile: str, *,
+                root: str | os.PathLike | None = None) -> Path:
+    """Write a chapter's claims table (:func:`iaalib.studies.claims.evaluate`) as
+    ``claims_<name>.json``: one object per claim, with the provenance of the runs behind it."""
+    rows = []
+    for rec in table.to_dict(orient="records"):
+        rec = {k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()}
+        runs = rec.pop("runs", None) or []
+        rec["provenance"] = [run_provenance(r) for r in runs]
+        rows.append(rec)
+    path = results_dir(profile, root) / f"claims_{name}.json"
+    write_json(path, {"name": name, "profile": profile, "claims": rows})
+    return path
+
+
+def load_claims(profile: str, *, root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every claims table saved for ``profile``, in file-name order (one row per claim)."""
+    out = results_dir(profile, root)
+    rows = []
+    for path in sorted(out.glob("claims_*.json")) if out.is_dir() else []:
+        saved = read_json(path)
+        rows += [{**r, "table": saved["name"]} for r in saved["claims"]]
+    return pd.DataFrame(rows)

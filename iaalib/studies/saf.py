@@ -5,33 +5,40 @@ the ablations (Table 3), the bottleneck size P (comparative-study figure), the a
 Every run is :func:`base_config` plus a few named overrides (:func:`saf_config`,
 :func:`nima_config`), so a run that two chapters need — the full model is Table 2's "SAF", Table 3's
 "full", Table 4's "L1", one point of the P study and the t-SNE/Grad-CAM model — has one config
-hash and is trained once (``iaalib.train.train`` is checkpoint-or-train). :func:`run_configs`
-trains a grid, optionally several runs at a time in separate processes.
+hash and is trained once (:func:`iaalib.studies.runner.run_grid` is checkpoint-or-train).
 
 The SAF text lost its tables and equations; what it states in words is in
-``paper_results.yaml`` (``iaalib.studies.paper.paper_claims("saf")``).
+``paper_results.yaml`` (``iaalib.studies.paper.claims("saf")``, tested by
+:mod:`iaalib.studies.claims`).
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
-import io
-import multiprocessing
+import inspect
 import os
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from sklearn.neighbors import NearestNeighbors
 
-from .._io import atomic_write
-from ..config import ExperimentConfig
+from ..data.tid import read_tid
+from ..datasets import manifest_dir
+from ..engine.config import ExperimentConfig
+from ..engine.device import select_device
+from ..engine.evaluate import evaluate_tid, predict
+from ..engine.loaders import build_batch_sampler, build_dataset, make_loader
+from ..engine.runrecord import Run
 from ..errors import IaaError
-from ..losses import SAF_ALPHA, SAF_BETA
-from ..runrecord import Run
+from ..gradcam import MeanScoreTarget, denormalise, mean_score_cam
+from ..losses import SAF_ALPHA, SAF_BETA, saf_loss
+from ..metrics import plcc, srcc
+from ..models.factory import build_model
+from ..profiles import Settings
+from ..viz import tsne_embedding
+from .runner import training_subset
 
 #: Table 3 (ablation study): row name -> overrides of the full model. "w/o Split" replaces the
 #: separated multi-way regressor by a conventional joint one; "w/o Act" drops the activation loss
@@ -186,43 +193,11 @@ def seed_configs(base: ExperimentConfig, seeds: Sequence[int]) -> dict[str, Expe
     return {f"seed={int(s)}": saf_config(base, seed=int(s)) for s in seeds}
 
 
-# ============================================================================ data for the book
-def training_subset(manifest: str | os.PathLike, n: int | None, *, seed: int = 0) -> Path:
-    """A seeded random subset of ``n`` rows of a training manifest (file order kept), written
-    atomically to ``<manifest folder>/subsets/<stem>_n<n>_s<seed>.csv``; the manifest itself when
-    ``n`` is 0/None or not smaller than it.
-
-    **Choice:** the demo profile trains on a subset of the standard split's training images so the
-    SAF grid fits its time budget; the test set is never subsampled.
-    """
-    from ..data.manifests import read_manifest
-
-    manifest = Path(manifest)
-    if not manifest.is_file():
-        raise IaaError(f"{manifest}: manifest not found (run notebook 01, which writes the "
-                       "standard split, first)")
-    if not n:
-        return manifest
-    if n < 0:
-        raise IaaError(f"training subset size must be positive, got {n}")
-    df = read_manifest(manifest)
-    if n >= len(df):
-        return manifest
-    rows = np.sort(np.random.default_rng(seed).choice(len(df), size=int(n), replace=False))
-    out = manifest.parent / "subsets" / f"{manifest.stem}_n{int(n)}_s{int(seed)}.csv"
-    text = df.iloc[rows].to_csv(index=False)
-    if not out.is_file() or out.read_text(encoding="utf-8") != text:
-        with atomic_write(out, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    return out
-
-
 def book_config(profile: str, image_dir: str | os.PathLike, *, manifest_root: str | None = None,
                 train_subset: int = 0, subset_seed: int = 0, **settings: Any) -> ExperimentConfig:
     """:func:`base_config` on the standard split notebook 01 wrote for ``profile``
-    (``iaalib.book.manifest_dir(profile, "standard")``), training on :func:`training_subset`."""
-    from ..book import manifest_dir
-
+    (:func:`iaalib.datasets.manifest_dir`), training on a seeded subset
+    (:func:`iaalib.studies.runner.training_subset`)."""
     if not image_dir:
         raise IaaError("no image folder: set image_dir in the profile (real AVA) or use SynthAVA")
     folder = manifest_dir(profile, "standard", manifest_root or None)
@@ -232,12 +207,33 @@ def book_config(profile: str, image_dir: str | os.PathLike, *, manifest_root: st
     return base_config(train=train, test=folder / "test.csv", image_dir=image_dir, **settings)
 
 
+#: base_config arguments read from a profile under another name than ``saf_<argument>``.
+_PROFILE_NAMES = {"num_workers": "saf_loader_workers"}
+
+
+def profile_config(settings: Settings, image_dir: str | os.PathLike) -> ExperimentConfig:
+    """The base config of every SAF/NIMA run of a profile: :func:`book_config` with the profile's
+    ``saf_*`` settings (``saf_weights: ""`` = random init, ``saf_num_threads: 0`` = all cores),
+    trained with the first of its ``seeds`` (the others: :func:`iaalib.studies.runner.with_seeds`);
+    the training subset is drawn with the profile's ``seed``."""
+    names = [n for n in inspect.signature(base_config).parameters
+             if n not in ("train", "test", "image_dir", "val", "seed")]
+    kw = {n: settings[_PROFILE_NAMES.get(n, f"saf_{n}")] for n in names
+          if _PROFILE_NAMES.get(n, f"saf_{n}") in settings}
+    kw["weights"] = kw.get("weights") or None
+    kw["num_threads"] = kw.get("num_threads") or None
+    kw["seed"] = int(settings["seeds"][0])
+    return book_config(settings.profile, image_dir,
+                       manifest_root=settings.get("manifest_root") or None,
+                       train_subset=int(settings.get("saf_train_subset") or 0),
+                       subset_seed=int(settings.get("seed", 0)), **kw)
+
+
 # ============================================================================ the model, shown
 def forward_shapes(model, image) -> pd.DataFrame:
     """One forward pass of a SAF model on ``image`` ([3, H, W] or [1, 3, H, W]): the shape of
     every stage (input, encoder output, bottleneck F, group average pooling, SPP, split regressor,
     decoder) and the parameters of the module that produces it."""
-    import torch
 
     x = image.unsqueeze(0) if image.dim() == 3 else image
     stages = [("encoder", "encoder (VGG16 conv blocks)"),
@@ -271,9 +267,7 @@ def forward_shapes(model, image) -> pd.DataFrame:
 def loss_terms(model, sample: Mapping[str, Any], cfg: ExperimentConfig) -> dict[str, float]:
     """The SAF loss terms (``iaalib.losses.saf_loss`` with ``cfg``'s α, β and activation loss) of
     ``model`` on one dataset sample (``{"image", "dist"}``), without gradients."""
-    import torch
 
-    from ..losses import saf_loss
 
     model.eval()
     with torch.no_grad():
@@ -283,236 +277,52 @@ def loss_terms(model, sample: Mapping[str, Any], cfg: ExperimentConfig) -> dict[
     return {k: float(v) for k, v in terms.items()}
 
 
-def distribution_figure(images: Sequence[Any], ground_truth: np.ndarray,
-                        predicted: Mapping[str, np.ndarray], *, titles: Sequence[str] | None = None):
-    """Images (top row) with their ground-truth and predicted 10-bin score distributions (bottom
-    row, one bar series per model). ``ground_truth`` [N, 10]; ``predicted`` {name: [N, 10]}."""
-    from matplotlib.figure import Figure
-
-    from ..viz import _load_image_array
-
-    n = len(images)
-    gt = np.asarray(ground_truth, float)
-    fig = Figure(figsize=(2.6 * n + 0.4, 4.6), layout="constrained")
-    axes = fig.subplots(2, n, squeeze=False, height_ratios=[1.2, 1])
-    series = {"ground truth": gt, **{k: np.asarray(v, float) for k, v in predicted.items()}}
-    width = 0.8 / len(series)
-    scores = np.arange(1, 11)
-    for j in range(n):
-        axes[0, j].imshow(_load_image_array(images[j]))
-        axes[0, j].set_axis_off()
-        if titles is not None:
-            axes[0, j].set_title(titles[j], fontsize=8)
-        ax = axes[1, j]
-        for k, (name, d) in enumerate(series.items()):
-            ax.bar(scores + (k - (len(series) - 1) / 2) * width, d[j], width=width, label=name)
-        ax.set_xticks(scores)
-        ax.tick_params(labelsize=7)
-        ax.set_xlabel("score", fontsize=8)
-    axes[1, 0].set_ylabel("probability", fontsize=8)
-    axes[1, 0].legend(fontsize=7)
-    return fig
-
-
-# ============================================================================ running a grid
-def run_configs(configs: Mapping[str, ExperimentConfig], *, workers: int = 1,
-                echo: Callable[[str], Any] | None = print) -> dict[str, Run]:
-    """Checkpoint-or-train every config (``iaalib.train.train``) and return its finished run.
-
-    Configs with the same hash train once, in the run directory of the first one (run directories
-    are ``<name>-<hash>``: build configs with :func:`saf_config` / :func:`nima_config`, whose names
-    follow from the config, so every chapter finds the same directory). ``workers > 1`` trains
-    that many runs at a time, each in its own process (``spawn``; set each config's
-    ``num_threads`` so that workers × threads fits the cores). Results do not depend on
-    ``workers``: every run is seeded and deterministic.
-    ``echo`` gets one line per run (and the epoch lines of runs trained in a worker).
-    """
-    train = _train_function()
-    say = echo or (lambda _s: None)
-    unique: dict[str, ExperimentConfig] = {}
-    for cfg in configs.values():
-        unique.setdefault(cfg.config_hash(), cfg)
-    todo = [cfg for cfg in unique.values() if not _is_finished(cfg)]
-    if workers > 1 and len(todo) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-            futures = {pool.submit(_train_worker, cfg.to_dict()): cfg for cfg in todo}
-            for fut in cf.as_completed(futures):
-                cfg = futures[fut]
-                ok, seconds, output = fut.result()
-                for line in output.splitlines():
-                    say(f"  {cfg.name}: {line}")
-                if not ok:
-                    raise IaaError(f"training {cfg.name} (hash {cfg.config_hash()[:10]}) failed: "
-                                   f"{output.splitlines()[-1] if output else 'no output'}")
-                say(f"trained {cfg.name} in {seconds:.1f} s")
-    else:
-        for cfg in todo:
-            t0 = time.perf_counter()
-            train(cfg, quiet=True)
-            say(f"trained {cfg.name} in {time.perf_counter() - t0:.1f} s")
-    runs: dict[str, Run] = {}
-    for label, cfg in configs.items():  # the first config of each hash names the run directory
-        runs[label] = train(unique[cfg.config_hash()], quiet=True)  # finished: not trained again
-        if runs[label].status != "finished":
-            raise IaaError(f"{runs[label].dir}: run {label!r} did not finish ({runs[label].status})")
-    trained = {cfg.config_hash() for cfg in todo}
-    reused = [cfg.name for h, cfg in unique.items() if h not in trained]
-    if reused:
-        say(f"reused {len(reused)} finished run(s): {', '.join(reused)}")
-    return runs
-
-
-def _train_function():
-    """``iaalib.train.train``, imported without tqdm's "IProgress not found" warning (the book's
-    kernels have no ipywidgets; the runs print plain lines)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        from ..train import train
-    return train
-
-
-def _is_finished(cfg: ExperimentConfig) -> bool:
-    from .._io import read_json
-    from ..runrecord import manifest_checksums
-    from ..train import default_run_dir
-
-    record = default_run_dir(cfg) / "run.json"
-    if not record.is_file():
-        return False
-    rec = read_json(record)
-    return (rec.get("status") == "finished" and rec.get("config_hash") == cfg.config_hash()
-            and rec.get("manifest_sha256") == manifest_checksums(cfg))
-
-
-def _train_worker(cfg_dict: dict) -> tuple[bool, float, str]:
-    """Train one config in a worker process; returns (ok, seconds, captured output)."""
-    train = _train_function()
-
-    buf = io.StringIO()
-    t0 = time.perf_counter()
-    try:
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            train(ExperimentConfig.from_dict(cfg_dict), quiet=True)
-    except Exception as e:  # reported by the parent with the run's name
-        return False, time.perf_counter() - t0, buf.getvalue() + f"{type(e).__name__}: {e}"
-    return True, time.perf_counter() - t0, buf.getvalue()
-
-
-# ============================================================================ result tables
-def metrics_table(runs: Mapping[str, Run], metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Rows = ``runs``' labels, columns = ``metrics`` from each run's metrics.json (the Table 2
-    protocol; ``acc`` in percent; PLCC without a logistic fit)."""
-    rows = {}
-    for label, run in runs.items():
-        m = run.metrics
-        missing = [k for k in metrics if k not in m]
-        if missing:
-            raise IaaError(f"{run.dir}/metrics.json has no {missing}")
-        rows[label] = {k: (np.nan if m[k] is None else float(m[k]) * (100.0 if k == "acc" else 1.0))
-                       for k in metrics}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(metrics))
-
-
-def save_table(table: pd.DataFrame, name: str, profile: str, runs: Mapping[str, Run] | Sequence[Run],
-               *, note: str = "", root: str | os.PathLike | None = None) -> Path:
-    """``iaalib.studies.results.save_result_table`` with the (de-duplicated) dirs of ``runs``."""
-    from .results import save_result_table
-
-    items = runs.values() if isinstance(runs, Mapping) else runs
-    dirs = list(dict.fromkeys(os.fspath(r.dir) for r in items))
-    return save_result_table(table, name, profile, dirs, note=note, root=root)
-
-
-def check_claims(table_name: str, ours: pd.DataFrame, spread: pd.Series | None = None
-                 ) -> pd.DataFrame:
-    """The paper's orderings for ``table_name`` (``paper_claims("saf")``: "table2" … "table5")
-    checked on ``ours`` (``iaalib.studies.paper.check_claims``), plus the difference a − b and,
-    given the seed ``spread``, whether that difference is larger than the spread of its metric
-    (``beyond seed spread``; a smaller one is not evidence either way)."""
-    from .paper import check_claims as check, paper_claims
-
-    claims = paper_claims("saf")[table_name]
-    out = check(claims, ours)
-    out["difference"] = pd.to_numeric(out["ours_a"], errors="coerce") - \
-        pd.to_numeric(out["ours_b"], errors="coerce")
-    if spread is not None:
-        limits = np.array([float(spread.get(metric, np.nan)) for _a, _b, metric in claims["better"]])
-        out["beyond seed spread"] = out["difference"].abs().to_numpy() > limits
-    return out
-
-
-def seed_spread(table: pd.DataFrame) -> pd.Series:
-    """Run-to-run variation: max − min of each column over the rows (one row per seed)."""
-    return table.max() - table.min()
-
-
-def versus_reference(table: pd.DataFrame, reference: str, spread: pd.Series,
-                     metric: str = "srcc_mean") -> pd.DataFrame:
-    """Each row's ``metric`` minus the ``reference`` row's, and whether that difference is larger
-    than the seed spread of ``metric`` (the difference two seeds of one setting already show)."""
-    diff = table[metric] - table.at[reference, metric]
-    return pd.DataFrame({metric: table[metric], f"Δ vs {reference}": diff,
-                         "beyond seed spread": diff.abs() > float(spread[metric])})
-
-
-def bottleneck_figure(table: pd.DataFrame, metrics: Sequence[str] = ("srcc_mean", "plcc_mean"),
-                      *, seed_spread_of: pd.Series | None = None, title: str | None = None):
-    """The comparative study of P: ``metrics`` against P for rows "P=<p>" (a Figure, no pyplot).
-    ``seed_spread_of`` draws ± half the seed spread around each point as an error bar."""
-    from matplotlib.figure import Figure
-
-    ps = [int(re.fullmatch(r"P=(\d+)", str(i)).group(1)) for i in table.index]
-    order = np.argsort(ps)
-    fig = Figure(figsize=(4.8, 3.2), layout="constrained")
-    ax = fig.subplots()
-    for m in metrics:
-        y = table[m].to_numpy(float)[order]
-        err = None if seed_spread_of is None else float(seed_spread_of[m]) / 2
-        ax.errorbar(np.asarray(ps)[order], y, yerr=err, marker="o", capsize=3, label=m)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted(ps), [str(p) for p in sorted(ps)])
-    ax.set_xlabel("P (maps per score group; c = 10·P)")
-    ax.set_ylabel("correlation with ground truth")
-    ax.legend(fontsize=8)
-    ax.set_title(title or "Bottleneck dimension (comparative study)", fontsize=10)
-    return fig
-
-
 # ============================================================================ Table 5 (TID2013)
-def cross_dataset(runs: Mapping[str, Run], tid_root: str | os.PathLike, *, batch_size: int = 16,
-                  device: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Table 5: each run's best checkpoint on a TID2013-format set without fine-tuning
-    (``iaalib.evaluate.evaluate_tid``). Returns ``(table, per_distortion, by_level)``: table rows
-    = labels, columns ``srcc_mean, plcc_mean, n_images``; per_distortion rows = distortion types,
-    columns (label, metric) — SRCC/PLCC of the predicted mean vs MOS within one distortion type;
-    by_level rows = distortion levels 1..5, columns the mean MOS and each label's mean predicted
-    score."""
-    from ..data.synth_tid import read_tid
-    from ..evaluate import evaluate_tid
-    from ..metrics import plcc, srcc
+def tid_predictions(run: Run, tid_root: str | os.PathLike, *, batch_size: int = 16,
+                    device: str = "auto") -> pd.DataFrame:
+    """One run's best checkpoint on a TID2013-format set without fine-tuning
+    (:func:`iaalib.engine.evaluate.evaluate_tid`): one row per scored image with ``image_id``
+    (the row of ``mos_with_names.txt``), ``mean``, ``sd``, ``gt_mean`` (= the MOS), ``mos``,
+    ``distortion``, ``distortion_name``, ``level`` — a predictions frame the claims can resample."""
+    tid = read_tid(tid_root)
+    res = evaluate_tid(run.dir, tid_root, batch_size=batch_size, device=device,
+                       return_predictions=True)
+    pred = res["predictions"]
+    rows = pred["index"].to_numpy()
+    return pred.assign(image_id=rows, gt_mean=pred["mos"], distortion=tid["distortion"].to_numpy()[rows],
+                       distortion_name=tid["distortion_name"].to_numpy()[rows],
+                       level=tid["level"].to_numpy()[rows])
 
+
+def cross_dataset(predictions: Mapping[str, pd.DataFrame | Sequence[pd.DataFrame]],
+                  tid_root: str | os.PathLike
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Table 5 from :func:`tid_predictions` frames (per label: one frame or one per seed, averaged).
+
+    Returns ``(table, per_distortion, by_level)``: table rows = labels, columns ``srcc_mean,
+    plcc_mean, n_images``; per_distortion rows = distortion types, columns (label, metric) — SRCC
+    and PLCC of the predicted mean vs MOS within one distortion type; by_level rows = distortion
+    levels 1..5, columns the mean MOS and each label's mean predicted score."""
     tid = read_tid(tid_root)
     rows, per = {}, {}
     by_level = {"MOS": tid.groupby("level")["mos"].mean()}
-    for label, run in runs.items():
-        res = evaluate_tid(run.dir, tid_root, batch_size=batch_size, device=device,
-                           return_predictions=True)
-        rows[label] = {"srcc_mean": res["srcc_mean"], "plcc_mean": res["plcc_mean"],
-                       "n_images": res["n_images"]}
-        pred = res["predictions"]
-        rows_of = pred["index"].to_numpy()
-        pred = pred.assign(code=tid["distortion"].to_numpy()[rows_of],
-                           name=tid["distortion_name"].to_numpy()[rows_of],
-                           level=tid["level"].to_numpy()[rows_of])
-        by_level[label] = pred.groupby("level")["mean"].mean()
-        for (code, name), g in pred.groupby(["code", "name"], sort=True):
+    for label, frames in predictions.items():
+        frames = [frames] if isinstance(frames, pd.DataFrame) else list(frames)
+        rows[label] = {"srcc_mean": float(np.mean([srcc(f["mean"], f["mos"]) for f in frames])),
+                       "plcc_mean": float(np.mean([plcc(f["mean"], f["mos"]) for f in frames])),
+                       "n_images": int(len(frames[0]))}
+        by_level[label] = pd.concat(frames).groupby("level")["mean"].mean()
+        for (code, name), _ in frames[0].groupby(["distortion", "distortion_name"], sort=True):
             dist = f"#{int(code)} {name}"
-            ok = len(g) > 2 and g["mean"].std() > 0
-            per.setdefault(dist, {})[(label, "srcc_mean")] = srcc(g["mean"], g["mos"]) if ok else np.nan
-            per.setdefault(dist, {})[(label, "plcc_mean")] = plcc(g["mean"], g["mos"]) if ok else np.nan
+            values = {"srcc_mean": [], "plcc_mean": []}
+            for f in frames:
+                g = f[f["distortion"] == code]
+                ok = len(g) > 2 and g["mean"].std() > 0
+                values["srcc_mean"].append(srcc(g["mean"], g["mos"]) if ok else np.nan)
+                values["plcc_mean"].append(plcc(g["mean"], g["mos"]) if ok else np.nan)
+            for metric, v in values.items():
+                per.setdefault(dist, {})[(label, metric)] = float(np.nanmean(v)) \
+                    if np.isfinite(v).any() else np.nan
     table = pd.DataFrame.from_dict(rows, orient="index")
     per_distortion = pd.DataFrame.from_dict(per, orient="index")
     per_distortion.columns = pd.MultiIndex.from_tuples(per_distortion.columns)
@@ -522,41 +332,14 @@ def cross_dataset(runs: Mapping[str, Run], tid_root: str | os.PathLike, *, batch
     return table, per_distortion, levels
 
 
-def per_distortion_figure(per_distortion: pd.DataFrame, metric: str = "srcc_mean", *,
-                          title: str | None = None):
-    """Bars of ``metric`` per distortion type (rows) and model (the first column level) from
-    :func:`cross_dataset`'s per-distortion table."""
-    from matplotlib.figure import Figure
-
-    table = per_distortion.xs(metric, axis=1, level=1)
-    fig = Figure(figsize=(1.0 * len(table) + 2.5, 3.4), layout="constrained")
-    ax = fig.subplots()
-    width = 0.8 / max(1, table.shape[1])
-    x = np.arange(len(table))
-    for k, model in enumerate(table.columns):
-        ax.bar(x + (k - (table.shape[1] - 1) / 2) * width, table[model].to_numpy(float),
-               width=width, label=str(model))
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.set_xticks(x, [str(i) for i in table.index], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel(f"{metric} vs MOS (within type)")
-    ax.legend(fontsize=8)
-    ax.set_title(title or "Cross-dataset, per distortion type", fontsize=10)
-    return fig
-
-
 # ============================================================================ t-SNE
 def untrained_predictions(cfg: ExperimentConfig, *, manifest: str | os.PathLike | None = None,
                           device: str = "auto") -> pd.DataFrame:
-    """Predictions (``iaalib.evaluate.predict`` frame) of ``cfg``'s network at its random
+    """Predictions (``iaalib.engine.evaluate.predict`` frame) of ``cfg``'s network at its random
     initialisation — the "random initialised model" of the t-SNE figure — on ``manifest``
     (default the test manifest). The weights are drawn after ``torch.manual_seed(cfg.seed)``,
     as the trainer does before it builds the model."""
-    import torch
 
-    from ..config import build_model
-    from ..device import select_device
-    from ..evaluate import predict
-    from ..loaders import build_batch_sampler, build_dataset, make_loader
 
     torch.manual_seed(cfg.seed)
     dev = select_device(device)
@@ -578,7 +361,6 @@ def tsne_panels(predictions: Mapping[str, pd.DataFrame], *, n_points: int | None
     t-SNE (PCA init, ``seed``), so a model whose predictions order the images like the ground truth
     shows the same colour gradient, and a random model shows none.
     """
-    from ..viz import tsne_embedding
 
     frames = list(predictions.values())
     if not frames:
@@ -604,9 +386,7 @@ def neighbour_agreement(points: np.ndarray, values: np.ndarray, k: int = 10) -> 
     """How well a 2-D embedding keeps images of similar score together: the SRCC between each
     point's value and the mean value of its ``k`` nearest neighbours in the embedding (about 0
     for a random layout, near 1 when the colour changes smoothly)."""
-    from sklearn.neighbors import NearestNeighbors
 
-    from ..metrics import srcc
 
     pts, vals = np.asarray(points, float), np.asarray(values, float)
     k = int(min(k, len(pts) - 1))
@@ -627,10 +407,7 @@ def gradcam_examples(runs: Mapping[str, Run], image_ids: Sequence[int], *,
     the ground-truth mean and each model's predicted mean per image. Images go through each run's
     evaluation transform (the whole image, aspect kept).
     """
-    import torch
 
-    from ..gradcam import MeanScoreTarget, denormalise, mean_score_cam
-    from ..loaders import build_dataset
 
     first = next(iter(runs.values()))
     ds = build_dataset(first.config, manifest or first.config.data.test, train=False)

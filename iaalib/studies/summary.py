@@ -15,9 +15,6 @@ from . import paper, results
 #: our result table → the Kao table it reproduces (same row/column labels where we ran the same thing)
 KAO_TABLES = {"kao_table1": "table1", "kao_table2": "table2", "kao_table3": "table3",
               "kao_table4": "table4", "kao_table5": "table5"}
-#: our SAF result tables → the claim (paper_results.yaml saf.claims) they are checked against
-SAF_TABLES = {"saf_table2": "table2", "saf_table3": "table3", "saf_table4": "table4",
-              "saf_table5": "table5"}
 
 
 def long_comparison(paper_df: pd.DataFrame | None, ours_df: pd.DataFrame | None,
@@ -78,22 +75,15 @@ def kao_semantic_ap_comparison(profile: str, *, root: str | os.PathLike | None =
     return long_comparison(paper_df, ours, profile)
 
 
-def saf_claims_report(profile: str, *, root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """For each SAF claim stated in words: our two values and whether the ordering holds.
-
-    ``reproduced`` is None where the table or a method is missing for this profile.
-    """
-    claims = paper.paper_claims("saf")
-    frames = []
-    for ours_name, table in SAF_TABLES.items():
-        ours, _ = _load(ours_name, profile, root)
-        report = paper.check_claims(claims[table], ours if ours is not None else pd.DataFrame())
-        report.insert(0, "table", table)
-        report["paper says"] = claims[table]["text"]
-        frames.append(report)
-    out = pd.concat(frames, ignore_index=True)
-    out["profile"] = profile
-    return out
+def claims(profile: str, *, root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every claim both papers' chapters tested for ``profile`` (:func:`results.load_claims`),
+    Kao first, in chapter order; the book writes it to ``claims.json``."""
+    table = results.load_claims(profile, root=root)
+    if table.empty:
+        return table
+    order = {name: i for i, name in enumerate(paper.PAPER_NAMES.values())}
+    return table.sort_values("paper", key=lambda c: c.map(order), kind="stable") \
+        .reset_index(drop=True)
 
 
 def provenance_table(profile: str, *, root: str | os.PathLike | None = None) -> pd.DataFrame:

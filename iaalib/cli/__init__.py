@@ -1,7 +1,9 @@
-"""The ``iaa`` command. Parsers live here; each handler lives in the module that owns the work and
-is imported only when its subcommand runs (``iaa data filter`` never imports torch).
+"""The ``iaa`` command: the only place that parses arguments.
 
-Every handler has the signature ``handler(args: argparse.Namespace) -> int`` (the exit code).
+Parsers live here; the handlers live in ``iaalib.cli.data`` (labels, synthetic data, the resized
+cache), ``iaalib.cli.engine`` (train, eval, score) and ``iaalib.cli.book``, each imported only when
+its subcommand runs (``iaa data filter`` never imports torch). Every handler has the signature
+``handler(args: argparse.Namespace) -> int`` (the exit code).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import logging
 import sys
 from typing import Callable, Sequence
 
-from .errors import IaaError
+from ..errors import IaaError
 
 
 def _lazy(target: str) -> Callable[[argparse.Namespace], int]:
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--on-bad", choices=["raise", "drop"], default="raise",
                    help="malformed AVA.txt lines: stop with file:line (default) or drop and count")
     f.add_argument("--out", required=True, help="output directory")
-    f.set_defaults(handler=_lazy("iaalib.data.protocols:main_filter"))
+    f.set_defaults(handler=_lazy("iaalib.cli.data:filter_command"))
 
     s = dsub.add_parser("synth", help="generate SynthAVA: AVA-format labels + procedural images",
                         description="Write DIR/AVA.txt, DIR/tags.txt, DIR/challenges.txt and DIR/images/.")
@@ -72,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--short-edge", type=int, default=128, help="short edge of the images in pixels")
     s.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
-    s.set_defaults(handler=_lazy("iaalib.data.synth:main_synth"))
+    s.set_defaults(handler=_lazy("iaalib.cli.data:synth_command"))
 
     t = dsub.add_parser("synth-tid", help="generate SynthTID: TID2013-format distorted set",
                         description="Distort held-out SynthAVA references in TID2013's layout.")
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--synth-ava", required=True, help="a SynthAVA directory to take references from")
     t.add_argument("--n-refs", type=int, default=10)
     t.add_argument("--seed", type=int, default=0)
-    t.set_defaults(handler=_lazy("iaalib.data.synth_tid:main_synth_tid"))
+    t.set_defaults(handler=_lazy("iaalib.cli.data:synth_tid_command"))
 
     c = dsub.add_parser("cache", help="resize images once to a short edge (a cache that makes every epoch fast)",
                         description="Write OUT/<image_id>.jpg with the short edge resized to --short-edge "
@@ -96,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "both papers' resize)")
     c.add_argument("--quality", type=int, default=95, help="JPEG quality of the cached files")
     c.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
-    c.set_defaults(handler=_lazy("iaalib.data.images:main_cache"))
+    c.set_defaults(handler=_lazy("iaalib.cli.data:cache_command"))
 
     # ---------------------------------------------------------------- training / evaluation
     tr = sub.add_parser("train", help="train (or reuse / resume) one experiment",
@@ -107,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="resume an unfinished run (default when one exists)")
     tr.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     tr.add_argument("--quiet", action="store_true", help="no progress bars (papermill logs)")
-    tr.set_defaults(handler=_lazy("iaalib.train:main_train"))
+    tr.set_defaults(handler=_lazy("iaalib.cli.engine:train_command"))
 
     ev = sub.add_parser("eval", help="evaluate a run on its test manifest or another one")
     ev.add_argument("--run", required=True, help="run directory")
@@ -118,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=None, help="default: the run's batch size")
     ev.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda[:N], mps")
     ev.add_argument("--out", help="metrics.json path (default: print)")
-    ev.set_defaults(handler=_lazy("iaalib.evaluate:main_eval"))
+    ev.set_defaults(handler=_lazy("iaalib.cli.engine:eval_command"))
 
     sc = sub.add_parser("score", help="rank every image in a folder by predicted mean score",
                         description="Score every image under DIRECTORY (recursive; jpg, png, bmp, "
@@ -132,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--batch-size", type=int, default=16)
     sc.add_argument("--workers", type=int, default=0, help="image-decoding processes")
     sc.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda[:N], mps")
-    sc.set_defaults(handler=_lazy("iaalib.evaluate:main_score"))
+    sc.set_defaults(handler=_lazy("iaalib.cli.engine:score_command"))
 
     # ---------------------------------------------------------------- the book
     b = sub.add_parser("book", help="execute the notebooks with papermill and build the Jupyter Book",
@@ -148,8 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "the book still shows the other chapters from earlier runs or as 'not run'")
     b.add_argument("--out", default="_build",
                    help="output folder: executed/<profile>/, html/, book-run.json (default: _build)")
+    b.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="override one setting of the profile (repeatable), as papermill's -p: a "
+                   "chapter parameter (e.g. -p lambdas '[0, 1]') or a common setting "
+                   "(e.g. -p kao_epochs 5); VALUE is read as YAML")
     b.add_argument("--no-html", action="store_true", help="execute the notebooks only, no HTML build")
-    b.set_defaults(handler=_lazy("iaalib.book:main_book"))
+    b.set_defaults(handler=_lazy("iaalib.cli.book:book_command"))
     return p
 
 
@@ -165,6 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("iaa: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _shutdown_distributed()
+
+
+def _shutdown_distributed() -> None:
+    """Under torchrun, leave the process group cleanly (only if ``iaa train`` initialised one)."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":  # pragma: no cover

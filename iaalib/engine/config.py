@@ -2,10 +2,11 @@
 
 ``ExperimentConfig.config_hash()`` is the checkpoint-or-train key: a sha256 over the resolved
 config without the presentation-only fields (:data:`PRESENTATION_FIELDS`), so two configs that
-train the same model hash the same. ``build_model`` maps a :class:`ModelConfig` to a network
-with an explicit ``if/elif`` over the families of both papers.
+train the same model hash the same. The network of a :class:`ModelConfig` is built by
+:func:`iaalib.models.factory.build_model`; how it is trained (loss, hooks) by
+:func:`iaalib.tasks.build_task`.
 
-This module does not import torch at import time (``build_model`` imports the models lazily).
+This module does not import torch.
 """
 from __future__ import annotations
 
@@ -21,12 +22,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ._io import atomic_write
-from .errors import DataFormatError, IaaError
+from .._io import atomic_write, yaml_key_lines
+from ..errors import DataFormatError, IaaError
+from ..models import FAMILIES, KAO_FAMILIES
 
-KAO_FAMILIES = ("mtcnn1", "mtcnn2", "mtcnn3", "mtcnn_enhanced", "mtcnn_finetune")
-DISTRIBUTION_FAMILIES = ("saf", "nima")
-FAMILIES = KAO_FAMILIES + DISTRIBUTION_FAMILIES
 TRANSFORMS = ("kao", "saf")
 BEST_METRICS = ("auto", "acc", "srcc_mean", "plcc_mean", "srcc_sd", "plcc_sd", "emd",
                 "srcc_p_high", "semantic_ap")
@@ -230,7 +229,7 @@ class ExperimentConfig:
             else:
                 import yaml
                 d = yaml.safe_load(text)
-                lines = _yaml_key_lines(text)
+                lines = yaml_key_lines(text)
         except Exception as e:  # yaml.YAMLError / json.JSONDecodeError carry a position
             line = getattr(getattr(e, "problem_mark", None), "line", None)
             line = line + 1 if line is not None else getattr(e, "lineno", None)
@@ -267,10 +266,6 @@ class ExperimentConfig:
             node[last] = value
         return type(self).from_dict(d)
 
-    @property
-    def is_kao(self) -> bool:
-        return self.model.family in KAO_FAMILIES
-
     def validate(self, *, source: str | None = None, lines: dict | None = None) -> None:
         lines = lines or {}
 
@@ -302,7 +297,7 @@ class ExperimentConfig:
             resolve_lambda(self.loss.lam, 29)
         except ValueError as e:
             raise bad("loss.lam", str(e)) from None
-        if self.loss.mtrl.enabled and not self.is_kao:
+        if self.loss.mtrl.enabled and self.model.family not in KAO_FAMILIES:
             raise bad("loss.mtrl.enabled", "MTRL applies to Kao's multi-task families only")
         if self.model.family == "saf":
             if self.model.fusion not in ("gap", "fc", "none"):
@@ -330,50 +325,6 @@ def resolve_lambda(lam: float | int | str, num_tags: int) -> float:
         return float(Fraction(s))
     except (ValueError, ZeroDivisionError):
         raise ValueError(f"λ must be a number, a fraction or 'k/M', not {lam!r}") from None
-
-
-def build_model(model_cfg: ModelConfig, *, num_tags: int | None = None):
-    """The network for ``model_cfg`` (explicit dispatch over the families of both papers).
-
-    ``num_tags`` (M) overrides ``model_cfg.num_tags``; Kao's families need it. ``fc_dim`` is the
-    width of Kao's fc5/fc6 (or the fine-tuned head) and the SAF regressor's hidden layer;
-    ``dropout`` goes to every family's builder.
-    """
-    from .models import mtcnn, nima, saf
-
-    m = model_cfg
-    opts = dict(m.options)
-    tags = num_tags if num_tags is not None else m.num_tags
-    if m.dropout is not None:
-        opts["dropout"] = m.dropout
-    if m.fc_dim is not None:
-        if m.family == "nima":
-            raise IaaError("model.fc_dim: NIMA has no hidden FC layer (leave it null)")
-        opts["regressor_hidden" if m.family == "saf" else "fc_dim"] = m.fc_dim
-    if m.family in KAO_FAMILIES and tags is None:
-        raise IaaError(f"model {m.family!r} needs M, the number of semantic tags (manifest "
-                       "tag_<id> columns; M = 0 is the single-task STCNN on aesthetic-only data)")
-    if m.family == "mtcnn1":
-        return mtcnn.mtcnn1(num_tags=tags, num_classes=m.num_classes, width_mult=m.width_mult, **opts)
-    elif m.family == "mtcnn2":
-        return mtcnn.mtcnn2(num_tags=tags, num_classes=m.num_classes, width_mult=m.width_mult, **opts)
-    elif m.family == "mtcnn3":
-        return mtcnn.mtcnn3(num_tags=tags, num_classes=m.num_classes, width_mult=m.width_mult, **opts)
-    elif m.family == "mtcnn_enhanced":
-        return mtcnn.mtcnn_enhanced(num_tags=tags, num_classes=m.num_classes,
-                                    width_mult=m.width_mult, **opts)
-    elif m.family == "mtcnn_finetune":
-        return mtcnn.mtcnn_finetune(m.backbone or "alexnet", weights=m.weights, num_tags=tags,
-                                    num_classes=m.num_classes, width_mult=m.width_mult, **opts)
-    elif m.family == "saf":
-        if m.group_size is not None:
-            opts["group_size"] = m.group_size
-        return saf.saf_vgg16(num_bins=10, width_mult=m.width_mult, weights=m.weights,
-                             split_regressor=m.split_regressor, fusion=m.fusion, decoder=m.decoder,
-                             **opts)
-    elif m.family == "nima":
-        return nima.nima(m.backbone or "resnet18", weights=m.weights, width_mult=m.width_mult, **opts)
-    raise IaaError(f"unknown model family {m.family!r}; expected one of {', '.join(FAMILIES)}")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -416,22 +367,3 @@ def _check_type(value: Any, tp: Any, key: str, source: str | None, lines: dict) 
                           f"{key}: expected {names}, got {value!r}")
 
 
-def _yaml_key_lines(text: str) -> dict[str, int]:
-    """Map dotted keys of a YAML mapping to their 1-based line numbers (for error messages)."""
-    import yaml
-
-    out: dict[str, int] = {}
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return out
-
-    def walk(n: Any, prefix: str) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                key = prefix + str(k.value)
-                out[key] = k.start_mark.line + 1
-                walk(v, key + ".")
-
-    walk(node, "")
-    return out

@@ -6,8 +6,8 @@
     RUN/run.json           status (running | finished | failed), reason, config hash, seed,
                            manifest sha256s, git revision (+ dirty), package versions, host, times
     RUN/history.jsonl      one JSON object per epoch (losses, λ, validation metrics, img/s)
-    RUN/metrics.json       final metrics on the test manifest (iaalib.evaluate.compute_metrics)
-    RUN/predictions.csv    one row per test image (iaalib.evaluate.predict)
+    RUN/metrics.json       final metrics on the test manifest (iaalib.engine.evaluate.compute_metrics)
+    RUN/predictions.csv    one row per test image (iaalib.engine.evaluate.predict)
     RUN/omega.npy          MTRL: Ω after each update, shape [K, C+M, C+M] (+ omega_steps.json)
     RUN/checkpoints/{last,best}.pt
 """
@@ -19,18 +19,18 @@ import json
 import os
 import platform
 import socket
-import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from . import __version__
-from ._io import atomic_write, read_json, sha256_file, write_json
+from .. import __version__
+from .._io import atomic_write, read_json, sha256_file, write_json
+from ..errors import IaaError
+from ..paths import code_revision
 from .config import ExperimentConfig
-from .errors import IaaError
-from .paths import REPO_ROOT
+from .evaluate import load_model
 
 VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas", "pillow")
 
@@ -78,7 +78,6 @@ class Run:
 
     def load_model(self, which: str = "best"):
         """The trained network (eval mode, CPU) from ``checkpoints/<which>.pt``."""
-        from .evaluate import load_model
         return load_model(self.checkpoint_path(which))[0]
 
     def omega(self):
@@ -136,20 +135,6 @@ def update_record(run_dir: str | os.PathLike, **changes: Any) -> dict:
     rec.update(changes)
     write_json(p, rec)
     return rec
-
-
-@functools.lru_cache(maxsize=1)
-def code_revision() -> dict[str, Any]:
-    """Git commit and dirty flag of the iaalib checkout; the package version when not in git."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip() != ""
-        return {"git_revision": rev, "dirty": dirty, "iaalib_version": __version__}
-    except (OSError, subprocess.SubprocessError):
-        return {"git_revision": None, "dirty": None, "iaalib_version": __version__}
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,7 +1,7 @@
 """SynthAVA's procedural scenes: one recognisable motif per AVA tag.
 
 A scene is a background layer (``bg``), a premultiplied subject layer (``fg``) with its coverage
-(``alpha``) and a greyscale flag; :func:`iaalib.data.synth_quality.develop` turns it into the final
+(``alpha``) and a greyscale flag; :func:`iaalib.synth.quality.develop` turns it into the final
 photograph. Each tag has a :class:`Style`: a background family, a subject family, modifiers and a
 subject size (canvas units: the short edge is 1). For two tags, the background is the first tag's
 (or the second's if the first has none), the first tag's subject is drawn full size where the

@@ -289,7 +289,7 @@ def calibrate(tag_sets: list[tuple[int, ...]], greyscale: list[bool], has_subjec
               seed: int = 12345) -> dict:
     """``Q_MEAN``, ``Q_SD`` and ``Y_SD`` measured on images with these tags (how they were obtained).
 
-    Run on 200,000 tag sets drawn by :func:`iaalib.data.synth.assign_tags`;
+    Run on 200,000 tag sets drawn by :func:`iaalib.synth.ava.assign_tags`;
     ``tests/test_synth.py`` re-checks the fixed constants against a fresh, smaller run.
     """
     q = np.empty(len(tag_sets))

@@ -1,31 +1,28 @@
-"""The training engine: one loop for every model of both papers, checkpoint-or-train, exact resume.
+"""The training engine: one generic loop for every model, checkpoint-or-train, exact resume.
 
 ``train(cfg)`` returns the finished run for ``cfg``'s config hash without training (unless
-``force``), resumes an unfinished one from ``checkpoints/last.pt``, or trains from scratch.
+``force``), resumes an unfinished one from ``checkpoints/last.pt``, or trains from scratch
+(:func:`plan_run` says which).
 
-* Losses: Kao — softmax CE + λ·BCE over the M tags (Eq. 7; Eq. 12 for the enhanced net), plus
-  ``mtrl.weight``·tr(W Ω⁻¹ Wᵀ) for the MTRLCNN (Eq. 11) with the closed-form Ω update every k
-  epochs/steps (Sec. III-C, alternating optimisation); the semantic early-stopping strategy of
-  Table I. SAF — EMD + α·reconstruction + β·activation. NIMA — EMD.
+* What is minimised, and what happens between steps and epochs, is the family's task object
+  (:mod:`iaalib.tasks`: Kao's λ, MTRL's Ω updates and early stopping; SAF's and NIMA's losses).
+  The loop itself names no paper.
 * Checkpoints every epoch and every ``checkpoint_every`` optimiser steps hold model, optimiser,
-  scheduler, RNG states, sampler position, epoch accumulators, Ω and early-stopping state, so a run
+  scheduler, RNG states, sampler position, epoch accumulators and the task's state, so a run
   killed at any point resumes to the same result as an uninterrupted one (exactly, on the CPU
   with ``deterministic: true``).
 * A NaN/Inf loss term stops the run with :class:`TrainingDivergedError` naming the step and the
   term; the last good checkpoint stays and ``run.json`` records the reason.
-* DDP: ``torchrun --nproc_per_node N -m iaalib.train --config CFG``; the bucket sampler shards
+* DDP: ``torchrun --nproc_per_node N -m iaalib.cli train --config CFG``; the bucket sampler shards
   whole micro-batches over ranks, rank 0 logs and writes files, predictions are gathered.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import math
-import os
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,20 +30,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from . import losses
-from ._io import atomic_write, read_json, write_json
+from .._io import atomic_write, read_json, write_json
+from ..errors import CheckpointError, IaaError, TrainingDivergedError
+from ..models.factory import build_model
+from ..paths import runs_home
+from ..tasks import build_task
 from .checkpoint import (init_weights_from, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state)
-from .config import ExperimentConfig, OptimConfig, build_model, resolve_lambda
+from .config import ExperimentConfig, OptimConfig
 from .device import configure_torch, select_device, use_amp
 from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier,
                           broadcast_object, init_distributed)
-from .errors import CheckpointError, IaaError, TrainingDivergedError
 from .evaluate import compute_metrics, merge_predictions, predict
 from .loaders import build_batch_sampler, build_dataset, make_loader
-from .paths import runs_home
 from .runrecord import Run, manifest_checksums, new_record, now, update_record, write_history
 
 log = logging.getLogger(__name__)
@@ -58,9 +57,19 @@ _RUN_FILES = ("run.json", "history.jsonl", "metrics.json", "predictions.csv", "o
 
 
 def default_run_dir(cfg: ExperimentConfig) -> Path:
-    """``$IAA_HOME/runs/<name>-<first 10 hex of the config hash>``."""
+    """``$IAA_HOME/runs/<name>-<first 10 hex of the config hash>``; an existing directory of the
+    same config hash under another name is returned instead (the name is presentation only, so
+    two chapters that name one run differently share it)."""
+    h = cfg.config_hash()[:10]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.name).strip("-") or "run"
-    return runs_home() / f"{slug}-{cfg.config_hash()[:10]}"
+    own = runs_home() / f"{slug}-{h}"
+    if own.is_dir():
+        return own
+    for other in sorted(runs_home().glob(f"*-{h}")):
+        if (other / "run.json").is_file() and \
+                read_json(other / "run.json").get("config_hash") == cfg.config_hash():
+            return other
+    return own
 
 
 # ---------------------------------------------------------------------- entry point
@@ -77,7 +86,7 @@ def train(cfg: ExperimentConfig, *, out: str | Path | None = None, force: bool =
     action: str | IaaError | None = None
     if dinfo.is_main:
         try:
-            action = _plan(run_dir, cfg, force=force, resume=resume)
+            action = plan_run(cfg, run_dir, force=force, resume=resume)
         except IaaError as e:  # every rank raises it, none waits forever
             action = e
     action = broadcast_object(action, dinfo)
@@ -94,6 +103,11 @@ def train(cfg: ExperimentConfig, *, out: str | Path | None = None, force: bool =
         trainer.start(resume=action == "resume")
         trainer.fit()
         trainer.finish()
+    except TrainingDivergedError as e:
+        if dinfo.is_main:  # deterministic: training again diverges again, so it is a result
+            update_record(run_dir, status="diverged", reason=str(e), diverged_at=e.where,
+                          finished=now())
+        raise
     except BaseException as e:
         if dinfo.is_main:
             reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
@@ -102,8 +116,13 @@ def train(cfg: ExperimentConfig, *, out: str | Path | None = None, force: bool =
     return Run(run_dir)
 
 
-def _plan(run_dir: Path, cfg: ExperimentConfig, *, force: bool, resume: bool) -> str:
-    """"reuse" | "resume" | "fresh" for ``run_dir``."""
+def plan_run(cfg: ExperimentConfig, run_dir: str | Path | None = None, *, force: bool = False,
+             resume: bool = False) -> str:
+    """What :func:`train` would do with ``cfg`` in ``run_dir`` (default :func:`default_run_dir`):
+    "reuse" (a finished or diverged run of the same config hash and manifest sha256s: training is
+    deterministic, so a diverged run would diverge again), "resume" or "fresh".
+    A directory holding another config raises :class:`IaaError` unless ``force``."""
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     record_file = run_dir / "run.json"
     if not record_file.is_file():
         if resume:
@@ -122,7 +141,7 @@ def _plan(run_dir: Path, cfg: ExperimentConfig, *, force: bool, resume: bool) ->
     if rec.get("manifest_sha256") != manifest_checksums(cfg):
         log.warning("%s: the manifests changed since this run started; training again", run_dir)
         return "fresh"
-    if rec.get("status") == "finished":
+    if rec.get("status") in ("finished", "diverged"):
         return "reuse"
     if (run_dir / "checkpoints" / "last.pt").is_file():
         return "resume"
@@ -154,22 +173,6 @@ def build_scheduler(optim: OptimConfig, optimizer: torch.optim.Optimizer, epochs
     if optim.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
     return None
-
-
-def compute_loss(cfg: ExperimentConfig, outputs: dict, batch: dict, lam: float, *,
-                 task_weights: torch.Tensor | None = None, omega_inv: torch.Tensor | None = None,
-                 mtrl_weight: float | None = None) -> dict:
-    """The paper's loss terms for one batch; ``total`` is what is minimised. Kao's MTRLCNN adds
-    ``mtrl_weight``·tr(W Ω⁻¹ Wᵀ) when ``task_weights`` W and ``omega_inv`` are given (Eq. 11)."""
-    if cfg.is_kao:
-        return losses.kao_multitask_loss(outputs, batch["label"], batch["tags"], lam,
-                                         task_weights=task_weights, omega_inv=omega_inv,
-                                         mtrl_weight=mtrl_weight)
-    if cfg.model.family == "saf":
-        return losses.saf_loss(outputs, batch["dist"], batch["image"], alpha=cfg.loss.alpha,
-                               beta=cfg.loss.beta, activation=cfg.loss.activation)
-    emd = losses.emd_loss(torch.softmax(outputs["dist_logits"].float(), dim=1), batch["dist"])
-    return {"total": emd, "emd": emd}
 
 
 # ---------------------------------------------------------------------- the trainer
@@ -207,7 +210,6 @@ class Trainer:
         if self.amp:
             self.model = self.model.to(memory_format=torch.channels_last)
         if dinfo.enabled:
-            from torch.nn.parallel import DistributedDataParallel
             self.net = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         else:
@@ -215,17 +217,11 @@ class Trainer:
         _decorrelate_ranks(cfg.seed, dinfo.rank, 0)
         self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
         self.scheduler = build_scheduler(cfg.optim, self.optimizer, cfg.epochs)
-        self.lam = resolve_lambda(cfg.loss.lam, self.num_tags) if cfg.is_kao else 0.0
+        self.task = build_task(cfg, num_tags=self.num_tags, num_train=len(self.train_set))
         self.sampler = build_batch_sampler(self.train_set, cfg.data, self.micro_batch, shuffle=True,
                                            seed=cfg.seed, num_replicas=dinfo.world_size,
                                            rank=dinfo.rank)
-        metric = cfg.best_metric
-        self.best_metric = ("acc" if cfg.is_kao else "srcc_mean") if metric == "auto" else metric
-        self.mtrl = cfg.loss.mtrl if cfg.is_kao and cfg.loss.mtrl.enabled else None
-        if self.mtrl is not None:
-            self.mtrl_weight = (self.mtrl.weight if self.mtrl.weight is not None
-                                else 1.0 / max(1, len(self.train_set)))
-        self.omega_inv: torch.Tensor | None = None
+        self.best_metric = self.task.best_metric if cfg.best_metric == "auto" else cfg.best_metric
         self.state: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ state
@@ -234,13 +230,9 @@ class Trainer:
         cfg = self.cfg
         self.state = {
             "epoch": 0, "batch": 0, "step": 0, "history": [], "running": _fresh_running(),
-            "mtrl": {"omega": None, "omega_history": [], "omega_steps": []},
-            "early_stop": {"best": None, "bad_epochs": 0, "stopped_after_epoch": None},
             "best": {"metric": self.best_metric, "value": None, "epoch": None},
         }
-        if self.mtrl is not None:
-            t = self.model.task_weights().shape[1]
-            self._set_omega(torch.eye(t, dtype=torch.float64) / t, epoch=0)
+        self.task.bind(self.model, num_train=len(self.train_set))
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
         elif self.dinfo.is_main:
@@ -261,12 +253,12 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
-        for key in ("epoch", "batch", "step", "history", "running", "mtrl", "early_stop", "best"):
+        if "task" not in ckpt:
+            raise CheckpointError(f"{path}: written by an older iaalib (no task state); "
+                                  "train again with --force")
+        for key in ("epoch", "batch", "step", "history", "running", "best"):
             self.state[key] = ckpt[key]
-        if self.mtrl is not None and self.state["mtrl"]["omega"] is not None:
-            from .models import mtrl
-            self.omega_inv = mtrl.task_covariance_inverse(self.state["mtrl"]["omega"],
-                                                          eps=self.mtrl.eps)
+        self.task.load_state_dict(ckpt["task"])
         set_rng_state(ckpt["rng"])  # rank 0's states (only rank 0 writes checkpoints)
         _decorrelate_ranks(self.cfg.seed, self.dinfo.rank, self.state["step"])
         where = {"epoch": self.state["epoch"], "batch": self.state["batch"],
@@ -283,7 +275,7 @@ class Trainer:
                 "tag_columns": self.tag_columns, "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "rng": rng_state(), **self.state}
+                "rng": rng_state(), "task": self.task.state_dict(), **self.state}
 
     def _save(self, *, best: bool = False) -> None:
         if not self.dinfo.is_main:
@@ -295,40 +287,6 @@ class Trainer:
             save_checkpoint(ckpt_dir / "best.pt", state)
         log.debug("checkpoint saved: epoch=%d batch=%d step=%d%s", state["epoch"], state["batch"],
                  state["step"], " (best)" if best else "")
-
-    # ------------------------------------------------------------------ MTRL (Kao Eq. 11)
-    def _set_omega(self, omega: torch.Tensor, *, epoch: int) -> None:
-        from .models import mtrl
-        omega = omega.detach().to("cpu", torch.float64)
-        m = self.state["mtrl"]
-        m["omega"] = omega
-        m["omega_history"].append(omega.clone())
-        m["omega_steps"].append({"epoch": epoch, "step": self.state["step"]})
-        self.omega_inv = mtrl.task_covariance_inverse(omega, eps=self.mtrl.eps)
-
-    def _update_omega(self, epoch: int) -> None:
-        """Fix Θ, W and set Ω = (WᵀW)^½ / tr((WᵀW)^½) (Sec. III-C)."""
-        from .models import mtrl
-        with torch.no_grad():
-            w = self.model.task_weights().detach().to("cpu", torch.float64)
-        self._set_omega(mtrl.update_task_covariance(w, eps=self.mtrl.eps), epoch=epoch)
-
-    # ------------------------------------------------------------------ Table I early stopping
-    def current_lambda(self) -> float:
-        return 0.0 if self.state["early_stop"]["stopped_after_epoch"] is not None else self.lam
-
-    def _update_early_stop(self, semantic_loss: float | None, epoch: int) -> None:
-        es_cfg, es = self.cfg.loss.semantic_early_stop, self.state["early_stop"]
-        if (not self.cfg.is_kao or not es_cfg.enabled or es["stopped_after_epoch"] is not None
-                or semantic_loss is None):
-            return
-        if es["best"] is None or semantic_loss < es["best"] * (1.0 - es_cfg.min_delta):
-            es["best"], es["bad_epochs"] = semantic_loss, 0
-        else:
-            es["bad_epochs"] += 1
-            if es["bad_epochs"] >= es_cfg.patience:
-                es["stopped_after_epoch"] = epoch + 1
-                log.info("semantic loss plateaued after epoch %d: λ = 0 from now on", epoch + 1)
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> None:
@@ -355,7 +313,6 @@ class Trainer:
         loader = make_loader(self.train_set, self.sampler, num_workers=cfg.data.num_workers,
                              seed=cfg.seed * 100_003 + epoch, pin_memory=self.device.type == "cuda")
         accum = cfg.grad_accumulation
-        lam = self.current_lambda()
         run = st["running"]
         self.net.train()
         bar = tqdm(total=n_batches, initial=start_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -369,7 +326,7 @@ class Trainer:
                 else self.net.no_sync()
             n = int(batch["image"].shape[0])
             with sync:
-                terms = self._forward_backward(batch, lam, group_size, epoch=epoch, batch_index=b)
+                terms = self._forward_backward(batch, group_size, epoch=epoch, batch_index=b)
             for k, v in terms.items():
                 run["sums"][k] = run["sums"].get(k, 0.0) + v * n
             run["n"] += n
@@ -379,9 +336,7 @@ class Trainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 st["step"] += 1
-                if self.mtrl is not None and self.mtrl.update_unit == "step" \
-                        and st["step"] % self.mtrl.update_every == 0:
-                    self._update_omega(epoch)
+                self.task.end_step(st["step"], epoch)
                 if cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0 \
                         and b + 1 < n_batches:
                     st["epoch"], st["batch"] = epoch, b + 1
@@ -394,7 +349,7 @@ class Trainer:
         bar.close()
         run["seconds"] = run.get("seconds", 0.0) + time.perf_counter() - t0
 
-    def _forward_backward(self, batch: dict, lam: float, group_size: int, *, epoch: int,
+    def _forward_backward(self, batch: dict, group_size: int, *, epoch: int,
                           batch_index: int) -> dict[str, float]:
         """Loss of one micro-batch, finite check (all ranks agree), backward of total/group."""
         n = int(batch["image"].shape[0])
@@ -414,11 +369,7 @@ class Trainer:
             outputs = self.net(x)
         outputs = {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v)
                    for k, v in outputs.items()}
-        mtrl_args = {}
-        if self.mtrl is not None:
-            mtrl_args = {"task_weights": self.model.task_weights(), "omega_inv": self.omega_inv,
-                         "mtrl_weight": self.mtrl_weight}
-        terms = dict(compute_loss(self.cfg, outputs, batch, lam, **mtrl_args))
+        terms = dict(self.task.loss(outputs, batch))
         values = {k: float(v.detach()) for k, v in terms.items() if torch.is_tensor(v)}
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if self.dinfo.enabled and all_reduce_sum([float(len(bad))], self.dinfo)[0] > 0 and not bad:
@@ -428,7 +379,8 @@ class Trainer:
             raise TrainingDivergedError(
                 f"loss term '{term}' is {values.get(term, 'non-finite')} at step {step} "
                 f"(epoch {epoch + 1}, batch {batch_index}); run {self.run_dir}; the last good "
-                f"checkpoint is kept (lower optim.lr or check the data)")
+                f"checkpoint is kept (lower optim.lr or check the data)",
+                where={"step": step, "epoch": epoch + 1, "batch": batch_index, "term": term})
         (terms["total"] / group_size).backward()
         return values
 
@@ -447,21 +399,14 @@ class Trainer:
             log.warning("epoch %d: skipped %d of %d training images (logged above)", epoch + 1,
                         int(skipped), int(n + skipped))
         train_losses = {k: totals[i] / n for i, k in enumerate(keys)}
-        lam = self.current_lambda()
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
             self.scheduler.step()
-        if self.mtrl is not None and self.mtrl.update_unit == "epoch" \
-                and (epoch + 1) % self.mtrl.update_every == 0:
-            self._update_omega(epoch + 1)
-        self._update_early_stop(train_losses.get("semantic"), epoch)
         row: dict[str, Any] = {"epoch": epoch + 1, "step": st["step"], "lr": lr,
                                "n_images": int(n), "n_skipped": int(skipped),
                                "seconds": round(run.get("seconds", 0.0), 3),
                                "images_per_s": round(n / max(run.get("seconds", 0.0), 1e-9), 2)}
-        if cfg.is_kao:
-            row["lam"] = lam
-            row["semantic_stopped"] = st["early_stop"]["stopped_after_epoch"] is not None
+        row.update(self.task.end_epoch(epoch, st["step"], train_losses))
         row.update({f"train_{k}": v for k, v in train_losses.items()})
         improved = False
         if self.val_set is not None:
@@ -475,7 +420,7 @@ class Trainer:
         self._save(best=improved)
         if self.dinfo.is_main:
             write_history(self.run_dir, st["history"])
-            self._write_omega()
+            self.task.write_files(self.run_dir)
         barrier(self.dinfo)
         self._report(row)
 
@@ -508,14 +453,6 @@ class Trainer:
             print(line, flush=True)
         else:
             tqdm.write(line)
-
-    def _write_omega(self) -> None:
-        m = self.state["mtrl"]
-        if not m["omega_history"]:
-            return
-        with atomic_write(self.run_dir / "omega.npy", "wb") as fh:
-            np.save(fh, torch.stack(m["omega_history"]).numpy())
-        write_json(self.run_dir / "omega_steps.json", m["omega_steps"])
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, dataset, *, return_predictions: bool = False):
@@ -579,38 +516,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-# ---------------------------------------------------------------------- CLI
-def main_train(args: argparse.Namespace) -> int:
-    """``iaa train --config CFG [--out RUN] [--resume] [--force] [--quiet]``."""
-    cfg = ExperimentConfig.load(args.config)
-    run = train(cfg, out=args.out, force=args.force, quiet=args.quiet, resume=args.resume)
-    if int(os.environ.get("RANK", "0")) == 0:
-        shown = {k: v for k, v in run.metrics.items() if isinstance(v, (int, float)) and v is not None}
-        print(f"run: {run.dir}")
-        print("metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                      for k, v in sorted(shown.items())))
-    return 0
-
-
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m iaalib.train --config CFG ...`` (the torchrun entry point)."""
-    from .cli import build_parser
-    args = build_parser().parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from .distributed import shutdown
-    try:
-        return main_train(args)
-    except IaaError as e:
-        print(f"iaa: error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        import torch.distributed as dist
-        if dist.is_initialized():
-            shutdown(DistInfo(world_size=dist.get_world_size()))
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

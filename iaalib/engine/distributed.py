@@ -1,4 +1,4 @@
-"""DDP plumbing for ``torchrun --nproc_per_node N -m iaalib.train --config CFG``.
+"""DDP plumbing for ``torchrun --nproc_per_node N -m iaalib.cli train --config CFG``.
 
 torchrun sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_ADDR``/``MASTER_PORT``; without them
 everything here is a no-op for a single process. Backend: NCCL on CUDA, gloo otherwise.

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._io import atomic_write
-from .errors import CheckpointError
+from .._io import atomic_write, sha256_file
+from ..errors import CheckpointError
 
 FORMAT = "iaalib-checkpoint"
 FORMAT_VERSION = 1
@@ -89,7 +89,6 @@ def init_weights_from(model: torch.nn.Module, source: str | os.PathLike) -> dict
     ``{"checkpoint", "sha256", "copied": [...], "skipped": [...]}``; raises CheckpointError when
     nothing matches (a wrong source must not silently train from scratch).
     """
-    from ._io import sha256_file
 
     path = Path(source)
     if path.is_dir():

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..data import images
+from ..errors import BadImageError
 from .config import DataConfig, ExperimentConfig
-from .data import images
-from .errors import BadImageError
 
 log = logging.getLogger(__name__)
 

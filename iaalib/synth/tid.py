@@ -30,7 +30,7 @@ saturation pulled 70% of the way to their optimum.
 ==  ==========================  =================================================  ====================
 
 **MOS.** The damage ``D`` of a distortion is its cost in SynthAVA's quality ``q``, with SynthAVA's
-default weights (:class:`~iaalib.data.synth_quality.Weights`): noise 1.2·Δnoise, blur 1.6·Δblur,
+default weights (:class:`~iaalib.synth.quality.Weights`): noise 1.2·Δnoise, blur 1.6·Δblur,
 exposure 1.0·ΔEV², contrast 1.0·Δ², saturation 0.7·Δ² (Δ measured from the optimum); impulse noise
 D = .15 .3 .55 .85 1.2 and JPEG D = .1 .3 .6 1.0 1.6 (**Choice**: tables, as SynthAVA has no such
 latent). Then ``μ = mean_score(q_ref − D)`` (SynthAVA's calibrated score) and the true MOS is
@@ -44,22 +44,20 @@ as TID2013's own files mix ``I01.BMP`` and ``i25.bmp``).
 """
 from __future__ import annotations
 
-import argparse
 import io
 import logging
 import os
-import re
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 
 from .._io import atomic_write, read_json, sha256_file, write_json
-from ..errors import DataFormatError, IaaError
-from . import synth
-from . import synth_quality as quality
+from ..errors import IaaError
+from ..data.tid import TID_DISTORTIONS
+from . import ava as synth
+from . import quality
 
 logger = logging.getLogger(__name__)
 
@@ -69,19 +67,6 @@ N_OBSERVERS = 30
 OBSERVER_SD = 0.9
 MOS_CENTRE, MOS_SCALE = 5.85, 1.2
 MAX_REFS = 99
-
-#: TID2013's 24 distortion types (Ponomarenko et al., "Image database TID2013", 2015).
-TID_DISTORTIONS: dict[int, str] = {
-    1: "Additive Gaussian noise", 2: "Additive noise in color components", 3: "Spatially correlated noise",
-    4: "Masked noise", 5: "High frequency noise", 6: "Impulse noise", 7: "Quantization noise",
-    8: "Gaussian blur", 9: "Image denoising", 10: "JPEG compression", 11: "JPEG2000 compression",
-    12: "JPEG transmission errors", 13: "JPEG2000 transmission errors",
-    14: "Non eccentricity pattern noise", 15: "Local block-wise distortions of different intensity",
-    16: "Mean shift (intensity shift)", 17: "Contrast change", 18: "Change of color saturation",
-    19: "Multiplicative Gaussian noise", 20: "Comfort noise", 21: "Lossy compression of noisy images",
-    22: "Image color quantization with dither", 23: "Chromatic aberrations",
-    24: "Sparse sampling and reconstruction",
-}
 
 #: Level parameters of the distortion types SynthTID implements (module docstring).
 LEVELS: dict[int, tuple[float, ...]] = {
@@ -95,9 +80,6 @@ LEVELS: dict[int, tuple[float, ...]] = {
 }
 IMPULSE_DAMAGE = (0.15, 0.3, 0.55, 0.85, 1.2)
 JPEG_DAMAGE = (0.1, 0.3, 0.6, 1.0, 1.6)
-_NAME = re.compile(r"^i(\d{2})_(\d{2})_(\d)\.bmp$", re.IGNORECASE)
-
-
 def damage(distortion: int, level: int) -> float:
     """Cost of a distortion in SynthAVA's quality ``q`` (module docstring); level is 1..5."""
     w, v = quality.DEFAULT_WEIGHTS, LEVELS[distortion][level - 1]
@@ -248,7 +230,7 @@ def generate_synth_tid(out_dir: str | os.PathLike, *, synth_ava_dir: str | os.Pa
         fh.write("".join(lines))
     with atomic_write(out / "mos_std.txt") as fh:
         fh.write("".join(std_lines))
-    meta = {"generator": "iaalib.data.synth_tid", "version": SYNTH_TID_VERSION, "params": params,
+    meta = {"generator": "iaalib.synth.tid", "version": SYNTH_TID_VERSION, "params": params,
             "files": {f: sha256_file(out / f) for f in ("mos_with_names.txt", "mos_std.txt")},
             "distortions": {str(d): {"name": TID_DISTORTIONS[d], "levels": list(LEVELS[d])} for d in LEVELS},
             "references": refs, "images": rows}
@@ -259,81 +241,3 @@ def generate_synth_tid(out_dir: str | os.PathLike, *, synth_ava_dir: str | os.Pa
     return {**result, "skipped": False, "seconds": seconds}
 
 
-def _case_insensitive(directory: Path) -> dict[str, Path]:
-    if not directory.is_dir():
-        return {}
-    return {p.name.lower(): p for p in directory.iterdir() if p.is_file()}
-
-
-def read_tid(root: str | os.PathLike, *, require_images: bool = True) -> pd.DataFrame:
-    """Read TID2013 or SynthTID from ``root`` (``mos_with_names.txt`` + image folders).
-
-    Columns: ``name, path, mos, ref, distortion, level, distortion_name, mos_std, ref_path``; one row
-    per line of ``mos_with_names.txt``, in file order. File and folder names are matched
-    case-insensitively. Raises :class:`DataFormatError` with ``file:line`` for a malformed line, a
-    MOS outside 0–9, a name not of the form ``iRR_TT_L.bmp``, or (``require_images=True``) a missing
-    distorted image. ``df.attrs``: ``path``, ``sha256``.
-    """
-    root = Path(root).expanduser()
-    entries = _case_insensitive(root)
-    dirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir()} if root.is_dir() else {}
-    mos_path = entries.get("mos_with_names.txt")
-    if mos_path is None:
-        raise DataFormatError(root, None, "no mos_with_names.txt here (not a TID2013-format directory)")
-    dist_files = _case_insensitive(dirs.get("distorted_images", root / "distorted_images"))
-    ref_files = _case_insensitive(dirs.get("reference_images", root / "reference_images"))
-    rows = []
-    with open(mos_path, encoding="utf-8-sig", errors="replace") as fh:
-        for line_no, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise DataFormatError(mos_path, line_no, f"expected 'MOS name', got {line.strip()!r}")
-            try:
-                mos = float(parts[0])
-            except ValueError:
-                raise DataFormatError(mos_path, line_no, f"MOS {parts[0]!r} is not a number") from None
-            if not np.isfinite(mos) or not 0.0 <= mos <= 9.0:
-                raise DataFormatError(mos_path, line_no, f"MOS {mos} outside TID2013's range 0–9")
-            m = _NAME.match(parts[1])
-            if m is None:
-                raise DataFormatError(mos_path, line_no, f"image name {parts[1]!r} is not iRR_TT_L.bmp")
-            ref, dist, level = (int(g) for g in m.groups())
-            path = dist_files.get(parts[1].lower())
-            if path is None and require_images:
-                raise DataFormatError(mos_path, line_no, f"distorted image {parts[1]} not found in "
-                                      f"{root / 'distorted_images'}")
-            ref_path = ref_files.get(f"i{ref:02d}.bmp")
-            rows.append({"name": parts[1], "path": str(path) if path else None, "mos": mos, "ref": ref,
-                         "distortion": dist, "level": level,
-                         "distortion_name": TID_DISTORTIONS.get(dist, f"type {dist}"),
-                         "ref_path": str(ref_path) if ref_path else None, "line": line_no})
-    if not rows:
-        raise DataFormatError(mos_path, None, "no entries")
-    df = pd.DataFrame(rows)
-    std_path = entries.get("mos_std.txt")
-    df["mos_std"] = np.nan
-    if std_path is not None:
-        values = Path(std_path).read_text(encoding="utf-8-sig", errors="replace").split()
-        if len(values) != len(df):
-            raise DataFormatError(std_path, None, f"{len(values)} values for {len(df)} images in {mos_path.name}")
-        try:
-            df["mos_std"] = np.array(values, dtype=np.float64)
-        except ValueError as e:
-            raise DataFormatError(std_path, None, f"non-numeric value ({e})") from None
-    df = df.drop(columns="line")[["name", "path", "mos", "ref", "distortion", "level", "distortion_name",
-                                  "mos_std", "ref_path"]]
-    df.attrs.update(path=str(mos_path), sha256=sha256_file(mos_path))
-    return df
-
-
-def main_synth_tid(args: argparse.Namespace) -> int:
-    """``iaa data synth-tid``."""
-    info = generate_synth_tid(args.out, synth_ava_dir=args.synth_ava, n_refs=args.n_refs, seed=args.seed)
-    state = "up to date" if info["skipped"] else f"written in {info['seconds']:.1f} s"
-    df = read_tid(info["dir"])
-    print(f"SynthTID {info['dir']}: {args.n_refs} references, {len(df)} distorted images, {state}")
-    print(f"  MOS {df.mos.mean():.2f} ± {df.mos.std():.2f} (range {df.mos.min():.2f}–{df.mos.max():.2f}); "
-          "by level " + ", ".join(f"{m:.2f}" for m in df.groupby("level").mos.mean()))
-    return 0

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,12 +27,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import metrics as M
-from ._io import atomic_write, write_json
+from .. import metrics as M
+from ..data.tid import read_tid
+from ..errors import IaaError
+from ..models.factory import build_model
 from .checkpoint import load_checkpoint
-from .config import ExperimentConfig, build_model
+from .config import ExperimentConfig
 from .device import select_device
-from .errors import IaaError
 from .loaders import (IMAGE_SUFFIXES, ImageFileDataset, build_batch_sampler, build_dataset,
                       build_transform, find_images, make_loader)
 
@@ -260,7 +260,6 @@ def evaluate_tid(run_dir: str | os.PathLike, tid_root: str | os.PathLike, *,
                  return_predictions: bool = False) -> dict[str, Any]:
     """Cross-dataset mode (SAF Table 5): SRCC/PLCC of the predicted mean score (Kao's
     classifiers: the aesthetic probability) against the MOS of a TID2013-format set."""
-    from .data.synth_tid import read_tid
 
     model, cfg, state = load_model(_checkpoint_file(Path(run_dir), checkpoint))
     tid = read_tid(tid_root)
@@ -303,44 +302,3 @@ def score_folder(directory: str | os.PathLike, checkpoint: str | os.PathLike, *,
     return (table, n_skipped) if return_skipped else table
 
 
-# ---------------------------------------------------------------------- CLI
-def main_eval(args) -> int:
-    """``iaa eval --run RUN [--manifest F --images DIR | --tid ROOT] [--out metrics.json]``."""
-    if args.tid:
-        if args.manifest:
-            raise IaaError("--tid and --manifest are exclusive")
-        result = evaluate_tid(args.run, args.tid, checkpoint=args.checkpoint,
-                              batch_size=args.batch_size or 16, device=args.device)
-    else:
-        if args.images and not args.manifest:
-            raise IaaError("--images needs --manifest")
-        result = evaluate_run(args.run, manifest=args.manifest, images=args.images,
-                              checkpoint=args.checkpoint, batch_size=args.batch_size,
-                              device=args.device)
-    if args.out:
-        write_json(args.out, result)
-        print(f"wrote {args.out}")
-    else:
-        import json
-        json.dump(result, sys.stdout, indent=2, sort_keys=True)
-        print()
-    if result["n_images"] == 0:
-        raise IaaError("no image could be evaluated")
-    return 0
-
-
-def main_score(args) -> int:
-    """``iaa score DIR --checkpoint CKPT [--out scores.csv] [--top K]``."""
-    table, n_skipped = score_folder(args.directory, args.checkpoint, batch_size=args.batch_size,
-                                    num_workers=args.workers, device=args.device,
-                                    return_skipped=True)
-    with atomic_write(args.out, "w", encoding="utf-8", newline="") as fh:
-        table.to_csv(fh, index=False, float_format="%.6g")
-    print(f"scored {len(table)} image(s), skipped {n_skipped} unreadable; wrote {args.out}")
-    if args.top:
-        key = "mean" if table["mean"].notna().any() else "p_high"
-        for rank, row in enumerate(table.head(args.top).itertuples(index=False), start=1):
-            print(f"{rank:4d}  {getattr(row, key):7.4f}  {row.path}")
-    if len(table) == 0:
-        raise IaaError(f"{args.directory}: no readable image")
-    return 0

@@ -24,8 +24,8 @@ permutation. **Choice:** the ranking of the 29 tags loosely follows AVA's (Kao e
 legible in our copy); the 37 rare tags are ranked by id. Below N ≈ 300 the quotas are trimmed to fit
 two tags per image and the 29-tag guarantee no longer holds.
 
-**Images and scores**: see :mod:`iaalib.data.synth_motifs` (one procedural motif per tag, aspect
-ratios, composition) and :mod:`iaalib.data.synth_quality` (latent properties, the mean-score
+**Images and scores**: see :mod:`iaalib.synth.motifs` (one procedural motif per tag, aspect
+ratios, composition) and :mod:`iaalib.synth.quality` (latent properties, the mean-score
 function with tag-dependent weights calibrated to real AVA's marginal statistics, and the votes).
 
 **Determinism.** Every random draw comes from ``numpy.random.default_rng([seed, stream, i])`` for
@@ -40,11 +40,10 @@ already run torch threads); as always with ``multiprocessing``, a script that ca
 with ``workers > 1`` needs an ``if __name__ == "__main__":`` guard.
 
 **Choice:** the streams used here are 1–5; SynthTID draws its references from other streams
-(:mod:`iaalib.data.synth_tid`), so a SynthTID reference is never a SynthAVA image.
+(:mod:`iaalib.synth.tid`), so a SynthTID reference is never a SynthAVA image.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import io
 import logging
@@ -58,8 +57,7 @@ import numpy as np
 
 from .._io import atomic_write, read_json, sha256_file, write_json
 from ..errors import IaaError
-from . import synth_motifs as motifs
-from . import synth_quality as quality
+from . import motifs, quality
 
 logger = logging.getLogger(__name__)
 
@@ -394,7 +392,7 @@ def _metadata(lab: dict, rendered: list, params: dict, out: Path) -> dict:
         **{k: [m[k] for _, m, _ in rendered] for k in ("luminance", "rms_contrast", "colourfulness", "sharpness")},
     }
     return {
-        "generator": "iaalib.data.synth", "version": SYNTH_VERSION, "params": params,
+        "generator": "iaalib.synth.ava", "version": SYNTH_VERSION, "params": params,
         "files": {name: sha256_file(out / name) for name in ("AVA.txt", "tags.txt", "challenges.txt")},
         "tag_counts": {str(t): c for t, c in sorted(counts.items())},
         "kao_expected": {"min_tag_count": threshold, "kept_tags": kept,
@@ -415,14 +413,3 @@ def read_synth_latents(out_dir: str | os.PathLike):
     return pd.DataFrame(read_json(path)["images"])
 
 
-def main_synth(args: argparse.Namespace) -> int:
-    """``iaa data synth``."""
-    info = generate_synth_ava(args.out, n=args.n, seed=args.seed, short_edge=args.short_edge,
-                              workers=args.workers)
-    meta = read_json(info["synth_json"])
-    exp = meta["kao_expected"]
-    state = "up to date" if info["skipped"] else f"written in {info['seconds']:.1f} s ({info['workers']} workers)"
-    print(f"SynthAVA {info['dir']}: {info['n']} images, {state}")
-    print(f"  Kao filter at min_tag_count={exp['min_tag_count']}: {len(exp['kept_tags'])} tags kept, "
-          f"{exp['n_images_with_kept_tag']} images with a kept tag")
-    return 0

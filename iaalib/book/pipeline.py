@@ -1,0 +1,202 @@
+"""The book pipeline behind ``iaa book`` (and ``make book``).
+
+1. generate the profile's SynthAVA / SynthTID if missing (``iaalib.datasets.ensure_profile_data``);
+2. execute ``notebooks/NN_*.ipynb`` with papermill in dependency order into
+   ``OUT/executed/<profile>/`` (:mod:`iaalib.book.notebooks`); each notebook gets only ``profile``
+   and ``overrides`` (``iaa book -p NAME VALUE``) and reads every setting from the profile itself,
+   exactly as when it is opened on its own;
+3. on a failure stop with an error naming the notebook and the cell (partial output kept);
+4. stage the book sources with the executed notebooks in ``OUT/book-src/`` and build the HTML with
+   Jupyter Book 1 into ``OUT/html/`` (:mod:`iaalib.book.staging`);
+5. write ``OUT/claims.json`` (every claim both papers' chapters tested, with its 95% interval and
+   verdict: :mod:`iaalib.studies.claims`) and ``OUT/book-run.json`` (profile, overrides,
+   per-notebook wall time, total, git revision).
+
+**Choice:** the sources are staged in ``OUT/book-src/`` instead of copying executed notebooks
+into the repository's ``book/generated/``: builds into different output folders (the test suite's
+smoke book, ``make book``) never write into the working tree or race on it. A chapter whose
+notebook was not executed successfully for this profile (``--only``, or a failure in an earlier
+run) is rendered as a short "not run in this profile" page, so the table of contents never
+breaks; notebooks executed in earlier runs of the same profile and output folder are reused.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._io import read_json, sha256_file, write_json
+from ..datasets import ensure_profile_data
+from ..errors import DataFormatError, IaaError
+from ..paths import code_revision
+from ..profiles import NOTEBOOK_RE, PARAMS_DIR, Profile, load_profile
+from .notebooks import (BOOK_PARAMETERS, NOTEBOOK_DIR, NotebookExecutionError, declared_parameters,
+                        dependencies, discover_notebooks, ensure_kernel, execute_notebook,
+                        select_notebooks)
+from ..studies import summary
+from .staging import build_html, stage_book
+
+log = logging.getLogger(__name__)
+
+
+def notebook_parameters(profile: Profile, declared: Mapping[str, Any],
+                        overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What ``iaa book`` passes to one notebook: ``profile`` and ``overrides``, when declared. The
+    profile is passed by name, or by path when it is not in ``notebooks/params/``."""
+    name = profile.name if profile.path.parent.resolve() == PARAMS_DIR.resolve() else str(profile.path)
+    values = {"profile": name, "overrides": dict(overrides or {})}
+    return {k: values[k] for k in BOOK_PARAMETERS if k in declared}
+
+
+def write_claims(path: Path, profile: str) -> str:
+    """``claims.json``: a list of claim objects (``iaalib.studies.claims.FIELDS`` first)."""
+    table = summary.claims(profile)
+    rows = [] if table.empty else [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+        for r in table.drop(columns=["provenance"], errors="ignore").to_dict(orient="records")]
+    write_json(path, rows)
+    return str(path)
+
+
+def _settings_record(profile: Profile, stem: str, overrides: Mapping[str, Any] | None) -> dict:
+    return dict(profile.settings(stem, overrides))
+
+
+def _status_file(executed_dir: Path) -> Path:
+    return executed_dir / "status.json"
+
+
+def _read_status(executed_dir: Path) -> dict[str, Any]:
+    f = _status_file(executed_dir)
+    if not f.is_file():
+        return {}
+    try:
+        data = read_json(f)
+    except (OSError, ValueError):
+        log.warning("%s is unreadable; treating every notebook as not run", f)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
+             out: str | os.PathLike = "_build", html: bool = True,
+             overrides: Mapping[str, Any] | None = None,
+             notebook_dir: str | os.PathLike = NOTEBOOK_DIR,
+             params_dir: str | os.PathLike = PARAMS_DIR) -> dict[str, Any]:
+    """The whole pipeline (see the module docstring). Returns the ``book-run.json`` record.
+
+    ``overrides`` replace settings of the profile for every notebook (``iaa book -p``); an unknown
+    name stops before any work is done.
+    """
+    t_start = time.perf_counter()
+    out = Path(out).resolve()
+    notebook_dir, params_dir = Path(notebook_dir), Path(params_dir)
+    prof = load_profile(profile, params_dir)
+    overrides = prof.check_overrides(overrides)
+    notebooks = discover_notebooks(notebook_dir)
+    selected = select_notebooks(notebooks, only)
+    executed_dir = out / "executed" / profile
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    code = code_revision()
+    record: dict[str, Any] = {
+        "profile": profile, "profile_file": str(prof.path), "out": str(out),
+        "overrides": overrides, "only": list(only) if only else None,
+        "revision": code["git_revision"], "dirty": code["dirty"],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notebooks": [], "status": "running",
+    }
+
+    declared = {p.stem: declared_parameters(p) for p in notebooks}
+    for section in prof.sections:
+        if NOTEBOOK_RE.match(section) and section not in declared:
+            log.warning("%s: section %r names no notebook in %s", prof.path, section, notebook_dir)
+    plans = [(nb, notebook_parameters(prof, declared[nb.stem], overrides)) for nb in selected]
+
+    status = _read_status(executed_dir)
+    for nb in selected:
+        for dep in dependencies(nb, notebooks):
+            if dep not in selected and status.get(dep.stem, {}).get("status") != "ok":
+                log.warning("%s needs %s, which has not run successfully in profile %r; "
+                            "add it to --only if %s fails", nb.name, dep.name, profile, nb.name)
+
+    common = prof.settings(None, overrides)
+    ava_txt = common.get("ava_txt")
+    if selected and ava_txt and not Path(str(ava_txt)).expanduser().is_file():
+        raise DataFormatError(prof.path, prof.lines.get("common.ava_txt"),
+                              f"ava_txt {ava_txt} does not exist: edit the profile to point at your "
+                              "AVA.txt (book chapter 'Reproducing on real AVA')")
+    t0 = time.perf_counter()
+    record["data"] = ensure_profile_data(common) if selected else {}
+    record["data_seconds"] = round(time.perf_counter() - t0, 3)
+
+    kernel = ensure_kernel() if selected else None
+    failure: NotebookExecutionError | None = None
+    for i, (nb, params) in enumerate(plans, 1):
+        target = executed_dir / nb.name
+        print(f"[{i}/{len(plans)}] {nb.name} (profile {profile})", file=sys.stderr, flush=True)
+        entry = {"name": nb.stem, "executed_this_run": True, "output": str(target),
+                 "parameters": params, "settings": _settings_record(prof, nb.stem, overrides),
+                 "source_sha256": sha256_file(nb)}
+        try:
+            seconds = execute_notebook(nb, target, params, kernel=kernel, cwd=notebook_dir)
+            entry.update(status="ok", seconds=round(seconds, 3))
+        except NotebookExecutionError as e:
+            entry.update(status="failed", seconds=None, error=str(e))
+            failure = e
+        status[nb.stem] = {k: entry[k] for k in ("status", "seconds", "parameters", "settings",
+                                                 "source_sha256")}
+        write_json(_status_file(executed_dir), status)
+        record["notebooks"].append(entry)
+        if failure:
+            break
+
+    # Notebooks not executed now: reuse earlier successful runs, noting if they are stale.
+    ran = {e["name"] for e in record["notebooks"]}
+    for nb in notebooks:
+        if nb.stem in ran:
+            continue
+        rec = status.get(nb.stem)
+        if not rec:
+            continue
+        stale = []
+        if rec.get("source_sha256") != sha256_file(nb):
+            stale.append("the notebook source changed since")
+        if rec.get("settings") != _settings_record(prof, nb.stem, overrides):
+            stale.append("the profile's settings changed since")
+        rec["stale"] = stale
+        record["notebooks"].append({"name": nb.stem, "executed_this_run": False,
+                                    "status": rec.get("status"), "seconds": rec.get("seconds"),
+                                    "output": str(executed_dir / nb.name), "stale": stale})
+    for e in record["notebooks"]:
+        if e.get("stale"):
+            log.warning("%s: reusing outputs of an earlier run (%s)", e["name"], "; ".join(e["stale"]))
+    record["notebooks"].sort(key=lambda e: e["name"])
+    record["notebook_seconds"] = round(sum(e["seconds"] or 0 for e in record["notebooks"]
+                                           if e["executed_this_run"]), 3)
+
+    record["claims"] = write_claims(out / "claims.json", profile)
+    if failure is None and html:
+        t0 = time.perf_counter()
+        stage = out / "book-src"
+        print(f"building the HTML book from {stage}", file=sys.stderr, flush=True)
+        chapters = stage_book(stage, profile=profile, executed_dir=executed_dir, status=status,
+                              notebooks=notebooks, params_dir=params_dir)
+        try:
+            record["html"] = str(build_html(stage, out / "html"))
+        except IaaError as e:
+            failure = e  # type: ignore[assignment]
+        record["chapters"] = chapters
+        record["html_seconds"] = round(time.perf_counter() - t0, 3)
+    record["total_seconds"] = round(time.perf_counter() - t_start, 3)
+    record["status"] = "failed" if failure else "ok"
+    if failure:
+        record["error"] = str(failure)
+    write_json(out / "book-run.json", record)
+    if failure:
+        raise failure
+    return record
+
+

@@ -1,0 +1,274 @@
+"""One runner for every study grid: checkpoint-or-train each distinct config once, then tables.
+
+A study (``iaalib.studies.kao``, ``iaalib.studies.saf``) builds a grid ``{key: ExperimentConfig}``
+whose keys name the table cells (``("delta=0", "lambda=1/M")`` or ``"SAF"``);
+:func:`with_seeds` repeats a grid over training seeds (keys ``(key, seed)``). :func:`run_grid`
+trains what is not finished yet — the test is the engine's own (:func:`iaalib.engine.trainer.
+plan_run`), so a finished run is never trained twice, whichever chapter asks — and returns the
+:class:`~iaalib.engine.runrecord.Run` of every key. A run that diverges is recorded as
+``diverged`` (with its step and reason) and the grid goes on; tables show it as missing.
+
+:func:`metric_table` turns runs into a table (mean over seeds; accuracy and AP in percent),
+:func:`arms` groups seeded runs by cell for the claims (:mod:`iaalib.studies.claims`), and
+:func:`training_subset` draws the seeded training subsets both papers' demo runs use.
+
+Executors: ``"local"`` trains ``workers`` runs at a time in spawned processes (1: in this process);
+``"slurm"`` submits every run as a job through ``submitit`` (``slurm`` options from the profile);
+``"debug"`` is submitit's in-process executor (tests).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import io
+import logging
+import multiprocessing
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_write
+from ..data.manifests import read_manifest
+from ..engine.config import ExperimentConfig
+from ..engine.runrecord import Run
+from ..errors import IaaError, TrainingDivergedError
+
+with warnings.catch_warnings():  # tqdm.auto's "IProgress not found" in the book's kernels
+    warnings.simplefilter("ignore")
+    from ..engine.trainer import default_run_dir, plan_run, train
+
+log = logging.getLogger(__name__)
+
+#: Metrics shown in percent in every result table.
+PERCENT_METRICS = ("acc", "semantic_ap")
+EXECUTORS = ("local", "slurm", "debug")
+
+
+# ============================================================================ grids
+def with_seeds(configs: Mapping[Hashable, ExperimentConfig], seeds: Sequence[int]
+               ) -> dict[tuple[Hashable, int], ExperimentConfig]:
+    """Every config of ``configs`` once per training seed: keys ``(key, seed)``. The run name's
+    ``-s<seed>`` suffix follows the seed (a config's own seed is one of them or not)."""
+    out = {}
+    for key, cfg in configs.items():
+        for s in seeds:
+            name = re.sub(r"-s\d+$", "", cfg.name) + f"-s{int(s)}"
+            out[(key, int(s))] = cfg.with_overrides({"seed": int(s), "name": name})
+    return out
+
+
+def is_finished(cfg: ExperimentConfig) -> bool:
+    """True when :func:`run_grid` would reuse ``cfg``'s run (finished or diverged)."""
+    try:
+        return plan_run(cfg) == "reuse"
+    except IaaError:
+        return False
+
+
+def run_grid(configs: Mapping[Hashable, ExperimentConfig], *, workers: int = 1,
+             executor: str = "local", slurm: Mapping[str, Any] | None = None,
+             echo: Callable[[str], Any] | None = print) -> dict[Hashable, Run]:
+    """Checkpoint-or-train every config (identical configs once) and return ``{key: Run}``.
+
+    ``echo`` gets one line per distinct run: reused, trained (wall time) or diverged (step).
+    Results do not depend on ``workers`` or the executor: every run is seeded and deterministic.
+    """
+    if executor not in EXECUTORS:
+        raise IaaError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    say = echo or (lambda _line: None)
+    unique: dict[str, ExperimentConfig] = {}
+    for cfg in configs.values():
+        unique.setdefault(cfg.config_hash(), cfg)
+    todo = [cfg for cfg in unique.values() if not is_finished(cfg)]
+    for cfg in unique.values():
+        if cfg not in todo:
+            say(f"{cfg.name:<44} reused               {default_run_dir(cfg).name}")
+    if executor == "local" and (workers <= 1 or len(todo) <= 1):
+        outcomes = ((cfg, train_one(cfg.to_dict())) for cfg in todo)
+    elif executor == "local":
+        outcomes = _process_pool(todo, workers)
+    else:
+        outcomes = _submitit(todo, executor, dict(slurm or {}))
+    for cfg, (status, seconds, message) in outcomes:
+        if status == "failed":
+            raise IaaError(f"training {cfg.name} (config {cfg.config_hash()[:10]}) failed: "
+                           f"{message}")
+        what = f"trained in {seconds:.1f} s" if status == "finished" else "DIVERGED"
+        say(f"{cfg.name:<44} {what:<20} {default_run_dir(cfg).name}"
+            + (f"  ({message})" if status == "diverged" else ""))
+    runs = {h: Run(default_run_dir(cfg)) for h, cfg in unique.items()}
+    return {key: runs[cfg.config_hash()] for key, cfg in configs.items()}
+
+
+def train_one(cfg_dict: dict) -> tuple[str, float, str]:
+    """Train one config (here or in a worker): ``(status, seconds, message)``; status is
+    "finished", "diverged" (message: the reason) or "failed" (message: the error)."""
+    cfg = ExperimentConfig.from_dict(cfg_dict)
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            train(cfg, quiet=True)
+    except TrainingDivergedError as e:
+        return "diverged", time.perf_counter() - t0, str(e).split(";")[0]
+    except Exception as e:  # a worker hands back a message: custom exceptions may not unpickle
+        return "failed", time.perf_counter() - t0, f"{type(e).__name__}: {e}"
+    return "finished", time.perf_counter() - t0, ""
+
+
+def _process_pool(todo: Sequence[ExperimentConfig], workers: int):
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+        futures = {pool.submit(train_one, cfg.to_dict()): cfg for cfg in todo}
+        for fut in cf.as_completed(futures):
+            yield futures[fut], fut.result()
+
+
+def _submitit(todo: Sequence[ExperimentConfig], executor: str, slurm: dict[str, Any]):
+    """One submitit job per run (``slurm``: ``folder`` for logs and submitit's own parameters,
+    e.g. ``slurm_partition``, ``gpus_per_node``, ``timeout_min``)."""
+    import submitit  # only when a cluster (or its debug executor) is asked for
+
+    folder = slurm.pop("folder", None) or os.fspath(Path(default_run_dir(todo[0])).parent
+                                                     / "_submitit")
+    ex = submitit.AutoExecutor(folder=folder, cluster=None if executor == "slurm" else "debug")
+    if slurm:
+        ex.update_parameters(**slurm)
+    jobs = [(cfg, ex.submit(train_one, cfg.to_dict())) for cfg in todo]
+    for cfg, job in jobs:
+        yield cfg, job.result()
+
+
+# ============================================================================ tables
+def arm_label(key: Hashable) -> str:
+    """A grid key as a string: ``("delta=0", "lambda=1/M")`` → ``"delta=0 | lambda=1/M"``."""
+    return " | ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def by_key(runs: Mapping[tuple[Hashable, int], Run]) -> dict[Hashable, list[Run]]:
+    """``{(key, seed): Run}`` → ``{key: [Run, ... by seed]}``."""
+    out: dict[Hashable, list[tuple[int, Run]]] = {}
+    for (key, seed), run in runs.items():
+        out.setdefault(key, []).append((int(seed), run))
+    return {k: [r for _, r in sorted(v, key=lambda p: p[0])] for k, v in out.items()}
+
+
+def first_seed(runs: Mapping[tuple[Hashable, int], Run]) -> dict[Hashable, Run]:
+    """``{(key, seed): Run}`` → ``{key: the run of the lowest seed}`` (figures of one run)."""
+    return {k: v[0] for k, v in by_key(runs).items()}
+
+
+def run_dirs(runs: Mapping[Any, Run | Sequence[Run]] | Sequence[Run]) -> list[str]:
+    """The distinct directories of the finished runs in ``runs`` (for a result table's provenance)."""
+    values = runs.values() if isinstance(runs, Mapping) else runs
+    flat = [r for v in values for r in ([v] if isinstance(v, Run) else v)]
+    return list(dict.fromkeys(os.fspath(r.dir) for r in flat if r.status == "finished"))
+
+
+def arms(runs: Mapping[Hashable, Run], *, seeded: bool = True) -> dict[str, list[Run]]:
+    """``{(key, seed): Run}`` → ``{arm_label(key): [Run, ... by seed]}`` (``seeded=False``: each
+    key is its own arm with one run)."""
+    out: dict[str, list[tuple[int, Run]]] = {}
+    for k, run in runs.items():
+        key, seed = (k if seeded else (k, 0))
+        out.setdefault(arm_label(key), []).append((int(seed), run))
+    return {label: [r for _, r in sorted(pairs, key=lambda p: p[0])] for label, pairs in out.items()}
+
+
+def _value(run: Run, metric: str) -> float:
+    if run.status != "finished":
+        return np.nan
+    v = run.metrics.get(metric)
+    return np.nan if v is None else float(v) * (100.0 if metric in PERCENT_METRICS else 1.0)
+
+
+def metric_table(runs: Mapping[Hashable, Run | Sequence[Run]],
+                 metrics: Sequence[str] = ("acc",)) -> pd.DataFrame:
+    """One row per key, one column per metric (a key with several runs: their mean over seeds;
+    accuracy and AP in percent; NaN for a diverged or missing value). ``attrs["runs"]``: the
+    finished run directories behind the table, ``attrs["diverged"]``: keys of diverged runs."""
+    rows, dirs, diverged = {}, set(), []
+    for key, value in runs.items():
+        group = [value] if isinstance(value, Run) else list(value)
+        values = {m: [_value(r, m) for r in group] for m in metrics}
+        rows[key] = {m: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
+                     for m, v in values.items()}
+        dirs |= {os.fspath(r.dir) for r in group if r.status == "finished"}
+        if any(r.status == "diverged" for r in group):
+            diverged.append(key)
+    index = pd.MultiIndex.from_tuples(list(rows)) if rows and all(
+        isinstance(k, tuple) for k in rows) else list(rows)
+    df = pd.DataFrame(list(rows.values()), index=index, columns=list(metrics))
+    df.attrs.update(runs=sorted(dirs), diverged=diverged)
+    return df
+
+
+def grid_table(runs: Mapping[tuple[str, str], Run | Sequence[Run]], metric: str = "acc"
+               ) -> pd.DataFrame:
+    """``{(row, column): runs}`` → rows × columns of ``metric`` (first-seen order)."""
+    long = metric_table(runs, [metric])
+    rows = list(dict.fromkeys(r for r, _ in runs))
+    cols = list(dict.fromkeys(c for _, c in runs))
+    df = pd.DataFrame(np.nan, index=rows, columns=cols, dtype=float)
+    for (r, c) in runs:
+        df.loc[r, c] = long.loc[(r, c), metric]
+    df.attrs.update(long.attrs)
+    return df
+
+
+def seed_table(runs: Mapping[tuple[Hashable, int], Run], metric: str) -> pd.DataFrame:
+    """``{(key, seed): Run}`` → keys × seeds of ``metric`` (the spread behind a mean)."""
+    keys = list(dict.fromkeys(arm_label(k) for k, _ in runs))
+    seeds = sorted({s for _, s in runs})
+    df = pd.DataFrame(np.nan, index=keys, columns=[f"seed {s}" for s in seeds], dtype=float)
+    for (k, s), run in runs.items():
+        df.loc[arm_label(k), f"seed {s}"] = _value(run, metric)
+    return df
+
+
+def learning_curves(runs: Mapping[Hashable, Run], column: str) -> pd.DataFrame:
+    """Epoch × run (``arm_label`` of the key, with the seed) of a ``history.jsonl`` column."""
+    out = {}
+    for key, run in runs.items():
+        label = arm_label(key[0]) + f" (seed {key[1]})" if isinstance(key, tuple) and len(key) == 2 \
+            and isinstance(key[1], int) else arm_label(key)
+        hist = pd.DataFrame(run.history)
+        if column in hist:
+            out[label] = hist.set_index("epoch")[column]
+    return pd.DataFrame(out)
+
+
+# ============================================================================ data
+def training_subset(manifest: str | os.PathLike, n: int | None, *, seed: int = 0) -> Path:
+    """A seeded random subset of ``n`` rows of a training manifest (file order kept), written
+    atomically to ``<manifest folder>/subsets/<stem>_n<n>_s<seed>.csv``; the manifest itself when
+    ``n`` is 0/None or not smaller than it. The same arguments give the same bytes (and config
+    hash).
+
+    **Choice:** the demo profiles train some runs on a subset of the training images so the grid
+    fits its time budget; the test set is never subsampled.
+    """
+    manifest = Path(manifest)
+    if not n:
+        return manifest
+    if not manifest.is_file():
+        raise IaaError(f"{manifest}: manifest not found (run notebook 01, which writes the "
+                       "manifests, first)")
+    if n < 0:
+        raise IaaError(f"training subset size must be positive, got {n}")
+    df = read_manifest(manifest)
+    if n >= len(df):
+        return manifest
+    rows = np.sort(np.random.default_rng(seed).choice(len(df), size=int(n), replace=False))
+    out = manifest.parent / "subsets" / f"{manifest.stem}_n{int(n)}_s{int(seed)}.csv"
+    data = df.iloc[rows].to_csv(index=False, lineterminator="\n").encode("utf-8")
+    if not out.is_file() or out.read_bytes() != data:
+        with atomic_write(out, "wb") as fh:
+            fh.write(data)
+    return out

@@ -1,0 +1,101 @@
+"""iaalib.studies.runner: one grid runner for both papers — seeds, reuse (the engine's own
+checkpoint-or-train test), a diverged run recorded and passed over, tables averaged over seeds."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine_helpers import make_tiny_dataset, tiny_config
+from iaalib._io import write_json
+from iaalib.engine.runrecord import Run
+from iaalib.studies import runner
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runner-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IAA_HOME", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def data(home):
+    return make_tiny_dataset(home / "tiny", n=32, splits=(0.75, 0.0, 0.25))
+
+
+def _fake(tmp_path, name, status="finished", **metrics) -> Run:
+    d = tmp_path / name
+    write_json(d / "run.json", {"status": status, "name": name})
+    write_json(d / "metrics.json", metrics)
+    return Run(d)
+
+
+def test_with_seeds_reseeds_and_renames(data):
+    cfg = tiny_config(data, family="mtcnn1", val=False, name="kao-stcnn-d0-lam0-s0")
+    grid = runner.with_seeds({("delta=0", "lambda=0"): cfg}, [0, 3])
+    assert list(grid) == [(("delta=0", "lambda=0"), 0), (("delta=0", "lambda=0"), 3)]
+    assert grid[(("delta=0", "lambda=0"), 0)].config_hash() == cfg.config_hash()
+    three = grid[(("delta=0", "lambda=0"), 3)]
+    assert three.seed == 3 and three.name == "kao-stcnn-d0-lam0-s3"
+
+
+def test_tables_are_means_over_seeds_and_skip_diverged_runs(tmp_path):
+    runs = {(("delta=0", "a"), 0): _fake(tmp_path, "a0", acc=0.70, srcc_mean=0.4),
+            (("delta=0", "a"), 1): _fake(tmp_path, "a1", acc=0.74, srcc_mean=0.5),
+            (("delta=0", "b"), 0): _fake(tmp_path, "b0", acc=0.60, srcc_mean=0.1),
+            (("delta=0", "b"), 1): _fake(tmp_path, "b1", status="diverged")}
+    grouped = runner.by_key(runs)
+    assert [r.dir.name for r in grouped[("delta=0", "a")]] == ["a0", "a1"]
+    assert list(runner.arms(runs)) == ["delta=0 | a", "delta=0 | b"]
+    assert runner.first_seed(runs)[("delta=0", "b")].dir.name == "b0"
+    table = runner.metric_table(grouped, ["acc", "srcc_mean"])
+    assert table.loc[("delta=0", "a"), "acc"] == pytest.approx(72.0)         # percent, mean
+    assert table.loc[("delta=0", "a"), "srcc_mean"] == pytest.approx(0.45)
+    assert table.loc[("delta=0", "b"), "acc"] == pytest.approx(60.0)         # the finished seed
+    assert table.attrs["diverged"] == [("delta=0", "b")] and len(table.attrs["runs"]) == 3
+    grid = runner.grid_table(grouped, "acc")
+    assert list(grid.columns) == ["a", "b"] and grid.at["delta=0", "a"] == pytest.approx(72.0)
+    seeds = runner.seed_table(runs, "acc")
+    assert seeds.loc["delta=0 | a"].tolist() == pytest.approx([70.0, 74.0])
+    assert np.isnan(seeds.loc["delta=0 | b", "seed 1"])
+    assert runner.run_dirs(grouped) == [str(tmp_path / n) for n in ("a0", "a1", "b0")]
+
+
+def test_run_grid_trains_once_records_a_divergence_and_goes_on(data, home, monkeypatch, capsys):
+    from iaalib.tasks.distribution import NimaTask
+
+    real = NimaTask.loss
+
+    def nan_loss(self, outputs, batch):
+        terms = real(self, outputs, batch)
+        return {k: v * float("nan") for k, v in terms.items()}
+
+    monkeypatch.setattr(NimaTask, "loss", nan_loss)
+    good = tiny_config(data, family="mtcnn1", val=False, epochs=1)
+    bad = tiny_config(data, family="nima", val=False, epochs=1)
+    runs = runner.run_grid({"good": good, "same": good, "bad": bad})
+    out = capsys.readouterr().out
+    assert out.count("trained in") == 1 and "DIVERGED" in out and "is nan at step 1" in out
+    assert runs["good"].dir == runs["same"].dir and runs["good"].status == "finished"
+    assert runs["bad"].status == "diverged" and runs["bad"].record["diverged_at"]["step"] == 1
+    assert runner.is_finished(good) and runner.is_finished(bad)    # a diverged run is a result
+    runner.run_grid({"good": good, "bad": bad})
+    assert capsys.readouterr().out.count("reused") == 2
+    table = runner.metric_table({k: runs[k] for k in ("good", "bad")}, ["acc"])
+    assert np.isfinite(table.at["good", "acc"]) and np.isnan(table.at["bad", "acc"])
+
+
+def test_training_subset_is_seeded_ordered_and_stable(data):
+    full = pd.read_csv(data["train"])
+    path = runner.training_subset(data["train"], 10, seed=3)
+    sub = pd.read_csv(path)
+    assert path.parent == data["train"].parent / "subsets" and len(sub) == 10
+    expected = np.sort(np.random.default_rng(3).choice(len(full), 10, replace=False))
+    pd.testing.assert_frame_equal(sub, full.iloc[expected].reset_index(drop=True), check_dtype=False)
+    mtime = path.stat().st_mtime_ns
+    assert runner.training_subset(data["train"], 10, seed=3) == path
+    assert path.stat().st_mtime_ns == mtime
+    assert runner.training_subset(data["train"], 0) == data["train"]
+    assert runner.training_subset(data["train"], 10_000) == data["train"]
