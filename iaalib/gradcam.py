@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from pytorch_grad_cam import GradCAM
 from torch import nn
 
 NUM_BINS = 10
@@ -68,8 +69,6 @@ def mean_score_cam(model: nn.Module, images: torch.Tensor | Sequence[torch.Tenso
     [0, 1] (the package's ReLU and per-image min–max scaling) at the image's own size.
     The model is put in eval mode and left there.
     """
-    from pytorch_grad_cam import GradCAM
-
     if isinstance(images, torch.Tensor) and images.dim() == 3:
         images = [images]
     batch = list(images)

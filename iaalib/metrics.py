@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import stats
+from sklearn.metrics import average_precision_score
 
 
 def _dist(dist, name: str = "dist", atol: float = 1e-3) -> np.ndarray:
@@ -120,8 +121,6 @@ def semantic_average_precision(tag_scores, tags, per_tag: bool = False):
     ``tag_scores``: [N, M] scores (probabilities or logits); ``tags``: [N, M] 0/1. Tags without
     a positive image are skipped (AP undefined). ``per_tag=True`` returns ``(mean, {m: AP})``.
     """
-    from sklearn.metrics import average_precision_score
-
     s, z = np.asarray(tag_scores, dtype=np.float64), np.asarray(tags)
     if s.shape != z.shape or s.ndim != 2:
         raise ValueError(f"tag_scores {s.shape} and tags {z.shape} must be equal [N, M]")

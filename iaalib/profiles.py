@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from ._io import yaml_key_lines
@@ -79,8 +80,6 @@ class Settings(Mapping):
 
     def table(self):
         """``pandas.DataFrame`` (setting, value, source), for the chapter's record."""
-        import pandas as pd
-
         return pd.DataFrame([{"setting": k, "value": repr(v), "source": self._sources[k]}
                              for k, v in self._values.items()]).set_index("setting")
 

@@ -41,7 +41,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.figure import Figure
+from PIL import Image
+from scipy.ndimage import zoom
+from sklearn.manifold import TSNE
 
 #: Colours used consistently across the book.
 KEPT_COLOUR = "#1f77b4"
@@ -193,8 +197,6 @@ def correlation_heatmap(matrix: Any, labels: Sequence[str], *, title: str | None
                         vmin: float = -1.0, vmax: float = 1.0, annotate: bool = False) -> Figure:
     """Task correlation heatmap (Kao et al., Fig. 9): ``matrix`` [T, T], e.g. from
     ``iaalib.models.mtrl.task_correlation(Omega)``; ``labels`` names the T tasks."""
-    import seaborn as sns
-
     m = np.asarray(matrix, dtype=float)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(labels):
         raise ValueError(f"correlation_heatmap: matrix {m.shape} does not match {len(labels)} labels")
@@ -272,8 +274,6 @@ def filter_grid(weights: Any, *, ncols: int = 12, title: str | None = None,
 
 def _load_image_array(img: Any) -> np.ndarray:
     if isinstance(img, (str, os.PathLike)):
-        from PIL import Image
-
         with Image.open(img) as im:
             return np.asarray(im.convert("RGB"))
     if hasattr(img, "convert"):  # PIL image
@@ -319,8 +319,6 @@ def tsne_embedding(features: Any, *, seed: int = 0, perplexity: float = 30.0) ->
     """2-D t-SNE (scikit-learn) of ``features`` [N, D]; perplexity is capped at (N − 1) / 3 so
     small demo sets work. **Choice:** PCA initialisation and a fixed ``seed`` make the layout
     reproducible; the SAF paper does not state its t-SNE settings."""
-    from sklearn.manifold import TSNE
-
     x = np.asarray(features, dtype=float)
     if x.ndim != 2 or len(x) < 4:
         raise ValueError(f"tsne_embedding: need [N>=4, D] features, got {x.shape}")
@@ -363,8 +361,6 @@ def gradcam_overlay(images: Any, cams: Any, *, titles: Sequence[str] | None = No
     mapping model name -> [N, h, w] for one row per model. A CAM of another size is resized to its
     image (bilinear). The first row shows the images themselves when several models are given.
     """
-    from scipy.ndimage import zoom
-
     imgs = [_load_image_array(im) for im in images]
     rows = dict(cams) if isinstance(cams, Mapping) else {"Grad-CAM": cams}
     n = len(imgs)

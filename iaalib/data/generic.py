@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._io import sha256_file
 from ..errors import DataFormatError, IaaError
 from .ava import VOTE_COLUMNS
 from .manifests import MANIFEST_COLUMNS, THRESHOLD, Split
@@ -243,7 +244,6 @@ def random_split(manifest: pd.DataFrame, *, test_size: int, seed: int = 0,
         "score_range": attrs.get("score_range"), "threshold": attrs.get("threshold"),
     }
     if attrs.get("path") and os.path.isfile(attrs["path"]):
-        from .._io import sha256_file
         summary["label_sha256"] = sha256_file(attrs["path"])
     return Split(train, test, None, summary)
 

@@ -22,6 +22,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .._io import atomic_write, yaml_key_lines
 from ..errors import DataFormatError, IaaError
 from ..models import FAMILIES, KAO_FAMILIES
@@ -210,7 +212,6 @@ class ExperimentConfig:
         path = Path(path)
         with atomic_write(path, "w", encoding="utf-8") as fh:
             if path.suffix in (".yaml", ".yml"):
-                import yaml
                 yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
             else:
                 json.dump(self.to_dict(), fh, indent=2)
@@ -227,7 +228,6 @@ class ExperimentConfig:
             if path.suffix == ".json":
                 d = json.loads(text)
             else:
-                import yaml
                 d = yaml.safe_load(text)
                 lines = yaml_key_lines(text)
         except Exception as e:  # yaml.YAMLError / json.JSONDecodeError carry a position

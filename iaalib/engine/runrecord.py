@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import numpy as np
 
 from .. import __version__
 from .._io import atomic_write, read_json, sha256_file, write_json
@@ -82,7 +83,6 @@ class Run:
 
     def omega(self):
         """MTRL Ω history [K, T, T] (numpy) or None."""
-        import numpy as np
         p = self.dir / "omega.npy"
         return np.load(p) if p.is_file() else None
 

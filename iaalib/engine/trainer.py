@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import random
 import re
 import shutil
 import time
@@ -512,7 +513,6 @@ def _decorrelate_ranks(seed: int, rank: int, step: int) -> None:
 
 
 def _seed_everything(seed: int) -> None:
-    import random
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
@@ -138,8 +139,6 @@ class EfficientNetLite0Features(nn.Module):
 
     def __init__(self, width_mult: float = 1.0, *, tf_input: bool = True):
         super().__init__()
-        from efficientnet_lite_pytorch import EfficientNet
-
         # image_size=None: "same" padding computed per input, so any H×W works.
         self.net = EfficientNet.from_name("efficientnet-lite0", width_coefficient=width_mult,
                                           image_size=None)

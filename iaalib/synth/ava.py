@@ -54,6 +54,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from PIL import Image
 
 from .._io import atomic_write, read_json, sha256_file, write_json
 from ..errors import IaaError
@@ -272,8 +274,6 @@ def render_image(tags: tuple[int, ...], lat: dict, width: int, height: int, *, s
 
 
 def encode_jpeg(img: np.ndarray) -> bytes:
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(img, "RGB").save(buf, "JPEG", quality=JPEG_QUALITY, subsampling="4:2:0",
                                      optimize=False, progressive=False)
@@ -405,8 +405,6 @@ def _metadata(lab: dict, rendered: list, params: dict, out: Path) -> dict:
 
 def read_synth_latents(out_dir: str | os.PathLike):
     """Per-image latent and measured properties of a SynthAVA directory as a DataFrame."""
-    import pandas as pd
-
     path = Path(out_dir) / "synth.json"
     if not path.is_file():
         raise IaaError(f"{path}: not found (generate SynthAVA with `iaa data synth`)")

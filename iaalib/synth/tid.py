@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from .._io import atomic_write, read_json, sha256_file, write_json
@@ -109,8 +110,6 @@ def distort(img: np.ndarray, distortion: int, level: int, rng: np.random.Generat
     """Apply one distortion at one level to a uint8 RGB image (returns uint8)."""
     v = LEVELS[distortion][level - 1]
     if distortion == 10:
-        from PIL import Image
-
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, "JPEG", quality=int(v), subsampling="4:2:0")
         buf.seek(0)
@@ -155,8 +154,6 @@ def reference_spec(r: int, seed: int, short_edge: int) -> dict:
 
 
 def _save_bmp(path: Path, img: np.ndarray) -> None:
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(img, "RGB").save(buf, "BMP")
     tmp = path.with_name(f".{path.name}.tmp")
