@@ -112,6 +112,8 @@ class Profile:
         """``common`` → the notebook's section → ``overrides`` → non-None ``parameters``."""
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
+        if isinstance(overrides, str):  # papermill's -p passes a dict as its text
+            overrides = _from_text("overrides", overrides, {})
         layers = [("common", self.common), (notebook or "", self.sections.get(notebook or "", {})),
                   ("override", self.check_overrides(overrides))]
         for source, layer in layers:
@@ -123,6 +125,8 @@ class Profile:
             if k not in values:
                 raise IaaError(f"notebook parameter {k!r} is not a setting of profile "
                                f"{self.name!r} for {notebook} ({self.path})")
+            if isinstance(v, str) and not isinstance(values[k], str) and values[k] is not None:
+                v = _from_text(k, v, values[k])  # papermill's -p: a list or number as text
             values[k], sources[k] = v, "notebook parameter"
         return Settings(values, profile=self.name, notebook=notebook, path=str(self.path),
                         sources=sources)
@@ -200,6 +204,17 @@ def parse_overrides(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         except yaml.YAMLError as e:
             raise IaaError(f"-p {name} {text!r}: not a valid value ({e})") from None
     return out
+
+
+def _from_text(name: str, text: str, like: Any) -> Any:
+    """A parameter papermill's ``-p`` passed as text, read as YAML into the type of ``like``."""
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as e:
+        raise IaaError(f"parameter {name}: {text!r} is not a valid YAML value ({e})") from None
+    if isinstance(like, Mapping) and not isinstance(value, Mapping):
+        raise IaaError(f"parameter {name}: expected a mapping like {{\"kao_epochs\": 5}}, got {text!r}")
+    return value
 
 
 def _is_plain(value: Any) -> bool:

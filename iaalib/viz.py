@@ -243,11 +243,15 @@ def normalise_filters(weights: Any) -> np.ndarray:
     """First-layer filters [C, 3, k, k] (PyTorch layout) → images [C, k, k, 3] in [0, 1].
 
     Each filter is min-max scaled on its own (the usual way to show learned filters, as in Kao
-    et al., Fig. 7); a constant filter becomes 0.5 grey.
+    et al., Fig. 7); a constant filter becomes 0.5 grey. A first trained layer above a frozen stem
+    reads C_in activation maps instead of colours: each tile then shows the filter's L2 norm over
+    its inputs (grey).
     """
     w = np.asarray(weights, dtype=float)
-    if w.ndim != 4 or w.shape[1] not in (1, 3):
-        raise ValueError(f"normalise_filters: expected [C, 1|3, k, k], got {w.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"normalise_filters: expected [C, C_in, k, k], got {w.shape}")
+    if w.shape[1] not in (1, 3):
+        w = np.sqrt((w ** 2).sum(axis=1, keepdims=True))
     w = np.transpose(w, (0, 2, 3, 1))
     lo = w.min(axis=(1, 2, 3), keepdims=True)
     span = w.max(axis=(1, 2, 3), keepdims=True) - lo
@@ -513,9 +517,18 @@ VERDICT_COLOURS = {"reproduced": "#2ca02c", "contradicted": "#d62728", "inconclu
 def learning_curves(curves: pd.DataFrame, *, ylabel: str, title: str | None = None,
                     group: Mapping[str, str] | None = None) -> Figure:
     """One line per column of ``curves`` (index = epoch): a test or training metric per epoch.
-    ``group`` maps a column to a group name; columns of one group share a colour (seeds)."""
+    ``group`` maps a column to a group name; columns of one group share a colour. By default the
+    seeds of one arm (columns ``"<arm> (seed <s>)"``, :func:`iaalib.studies.runner.learning_curves`)
+    form a group."""
     fig = Figure(figsize=(6.4, 3.4), layout="constrained")
     ax = fig.subplots()
+    if group is None:
+        group = {c: re.sub(r" \(seed \d+\)$", "", str(c)) for c in curves.columns}
+    if curves.empty:
+        ax.text(0.5, 0.5, "no per-epoch test metric was recorded\n(the profile's monitor_test is off)",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
     groups = list(dict.fromkeys((group or {}).get(c, c) for c in curves.columns))
     colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
     seen: set[str] = set()
@@ -534,8 +547,9 @@ def learning_curves(curves: pd.DataFrame, *, ylabel: str, title: str | None = No
 
 def forest_plot(claims: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Every claim on one line: our difference (better − worse arm, the paper's direction is to
-    the right) with its 95% interval, coloured by verdict. One panel per unit (accuracy in
-    percentage points; correlations), claims that were not run are left out."""
+    the right) with its 95% interval, coloured by verdict, and the paper's own difference (a
+    black diamond) where the paper prints one (``paper_difference``). One panel per unit (accuracy
+    in percentage points; correlations), claims that were not run are left out."""
     rows = claims[claims["verdict"].isin(list(VERDICT_COLOURS))].copy()
     rows["unit"] = np.where(rows["metric"].eq("acc"), "accuracy difference (percentage points)",
                             "correlation difference (SRCC / PLCC)")
@@ -551,16 +565,42 @@ def forest_plot(claims: pd.DataFrame, *, title: str | None = None) -> Figure:
             colour = VERDICT_COLOURS[r.verdict]
             ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, linewidth=2.2)
             ax.plot([r.difference], [yi], "o", color=colour, markersize=5)
+            paper_diff = getattr(r, "paper_difference", None)
+            if paper_diff is not None and np.isfinite(float(paper_diff)):
+                ax.plot([float(paper_diff)], [yi], "D", color="black", markersize=4)
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.set_yticks(y, [f"{r.paper} {r.source}: {r.claim}" for r in part.itertuples()],
                       fontsize=7)
         ax.set_xlabel(unit, fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
-    handles = [ax_line for ax_line in
-               (axes[0].plot([], [], color=c, linewidth=2.2, label=v)[0]
-                for v, c in VERDICT_COLOURS.items())]
+    handles = [axes[0].plot([], [], color=c, linewidth=2.2, label=v)[0]
+               for v, c in VERDICT_COLOURS.items()]
+    if "paper_difference" in rows and pd.to_numeric(rows["paper_difference"], errors="coerce").notna().any():
+        handles.append(axes[0].plot([], [], "D", color="black", markersize=4,
+                                    label="the paper's difference")[0])
     axes[0].legend(handles=handles, fontsize=7, loc="lower right")
     axes[0].set_title(title or "Every claim: our difference and its 95% interval", fontsize=10)
+    return fig
+
+
+def lambda_sweep(paper: pd.DataFrame, ours: pd.DataFrame, *, ours_name: str = "ours",
+                 paper_name: str = "paper (AVA)", title: str | None = None) -> Figure:
+    """Kao Table I as a picture: accuracy against λ, one line per δ (rows), the paper's panel next
+    to ours (each on its own scale: the datasets differ, the shapes can be compared)."""
+    columns = [c for c in paper.columns if c in ours.columns] or list(ours.columns)
+    fig = Figure(figsize=(9.0, 3.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, (name, table) in zip(axes, ((paper_name, paper), (ours_name, ours))):
+        x = np.arange(len(columns))
+        for i, (row, values) in enumerate(table.reindex(columns=columns).iterrows()):
+            ax.plot(x, values.to_numpy(float), marker="o", color=f"C{i}",
+                    label=str(row).replace("delta=", "δ = "))
+        ax.set_xticks(x, [str(c).replace("lambda=", "λ = ") for c in columns], fontsize=7,
+                      rotation=20)
+        ax.set_ylabel("accuracy (%)", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title or "Table I: accuracy of MTCNN #1 against λ", fontsize=10)
     return fig
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,17 @@ def tree_hash(root: Path) -> str:
         if p.is_file():
             h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory) -> Path:
+    """The whole smoke book, built once per session (`iaa book --profile smoke` in a fresh
+    IAA_HOME): the build folder (executed notebooks, HTML, claims.json, book-run.json)."""
+    tmp = tmp_path_factory.mktemp("smoke-book")
+    out = tmp / "build"
+    env = {**os.environ, "IAA_HOME": str(tmp / "home"), "MPLBACKEND": "Agg"}
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", "smoke",
+                        "--out", str(out)], cwd=root, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return out

@@ -4,10 +4,7 @@ book end to end."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -246,12 +243,8 @@ TABLES_ONLY = {"10_summary"}
 
 
 @pytest.mark.slow
-def test_smoke_book_end_to_end(tmp_path):
-    out = tmp_path / "build"
-    env = {**os.environ, "IAA_HOME": str(tmp_path / "home"), "MPLBACKEND": "Agg"}
-    r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", "smoke",
-                        "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-4000:]
+def test_smoke_book_end_to_end(smoke_book):
+    out = smoke_book
 
     record = json.loads((out / "book-run.json").read_text())
     notebooks = nbs_mod.discover_notebooks()
@@ -263,7 +256,9 @@ def test_smoke_book_end_to_end(tmp_path):
                 "verdict"} <= set(c)
         assert c["verdict"] in ("reproduced", "contradicted", "inconclusive", "not run")
         if c["verdict"] != "not run":
-            assert c["ci_low"] <= c["difference"] <= c["ci_high"] and c["n_seeds"] >= 2
+            assert c["ci_low"] <= c["difference"] <= c["ci_high"] and c["n_seeds"] >= 1
+            if c["n_seeds"] < 3:   # the smoke profile's 2 seeds: too few for a verdict
+                assert c["verdict"] == "inconclusive"
     assert {e["name"] for e in record["notebooks"]} == {p.stem for p in notebooks}
     assert all(e["status"] == "ok" and e["executed_this_run"] and e["seconds"] > 0
                for e in record["notebooks"])

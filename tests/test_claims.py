@@ -90,21 +90,28 @@ def test_verdict_is_decided_by_the_interval_only():
     assert claims.verdict(-3.0, -0.5) == "contradicted"
     assert claims.verdict(-0.1, 5.0) == "inconclusive"
     assert claims.verdict(float("nan"), float("nan")) == "inconclusive"
+    # fewer than MIN_SEEDS seeds: the interval misses the run-to-run variation
+    assert claims.verdict(0.1, 2.0, n_seeds=claims.MIN_SEEDS - 1) == "inconclusive"
+    assert claims.verdict(0.1, 2.0, n_seeds=claims.MIN_SEEDS) == "reproduced"
 
 
 def test_evaluate_builds_the_claims_table_of_a_paper_table():
     rng = np.random.default_rng(4)
     gt = rng.normal(5.4, 0.7, 300)
     good = lambda s: _dist_frame(gt + rng.normal(0, s, 300), gt)  # noqa: E731
-    arms = {"full": [good(0.3), good(0.3)], "w/o Split": [good(0.5), good(0.5)],
-            "w/o Act": [good(2.0), good(2.0)], "w/o Act & Split": [good(0.6), good(0.6)]}
+    arms = {"full": [good(0.3) for _ in range(3)], "w/o Split": [good(0.5) for _ in range(3)],
+            "w/o Act": [good(2.0) for _ in range(3)],
+            "w/o Act & Split": [good(0.6) for _ in range(3)]}
     table = claims.evaluate("saf", "table3", arms, n_boot=500)
     assert list(table.columns[:9]) == list(claims.FIELDS)
     by_id = table.set_index("id")
     assert by_id.at["t3-full-vs-wo-act", "verdict"] == "reproduced"
     worst = by_id.loc["t3-wo-act-worst"]
     assert worst["better"] == ["full", "w/o Split", "w/o Act & Split"] and worst["worse"] == ["w/o Act"]
-    assert worst["verdict"] == "reproduced" and (table["n_seeds"] == 2).all()
+    assert worst["verdict"] == "reproduced" and (table["n_seeds"] == 3).all()
+    # the same clear difference with one seed per arm is inconclusive
+    one_seed = claims.evaluate("saf", "table3", {k: v[:1] for k, v in arms.items()}, n_boot=300)
+    assert (one_seed["verdict"] == "inconclusive").all() and (one_seed["ci_low"] > 0).any()
     # a missing arm is "not run", never a silent verdict
     partial = claims.evaluate("saf", "table3", {k: v for k, v in arms.items() if k != "w/o Split"},
                               n_boot=200).set_index("id")

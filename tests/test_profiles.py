@@ -83,3 +83,14 @@ def test_shipped_profiles_define_the_same_settings():
             assert set(prof.sections[section]) == set(values), (name, section)
         assert len(prof.common["seeds"]) >= 1 and len(set(prof.common["seeds"])) == \
             len(prof.common["seeds"]), name
+
+
+def test_papermill_text_values_are_read_as_yaml():
+    """papermill's -p passes a dict or a list as text: read it as YAML, as iaa book's -p does."""
+    from iaalib import profiles
+    s = profiles.chapter_settings("smoke", "02_kao_mtcnn", '{"kao_epochs": 3}',
+                                  lambdas='[0, "1/M"]')
+    assert s["kao_epochs"] == 3 and s["lambdas"] == [0, "1/M"]
+    assert s.sources["kao_epochs"] == "override" and s.sources["lambdas"] == "notebook parameter"
+    with pytest.raises(profiles.IaaError, match="expected a mapping"):
+        profiles.chapter_settings("smoke", "02_kao_mtcnn", "[1, 2]")

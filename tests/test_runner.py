@@ -99,3 +99,44 @@ def test_training_subset_is_seeded_ordered_and_stable(data):
     assert path.stat().st_mtime_ns == mtime
     assert runner.training_subset(data["train"], 0) == data["train"]
     assert runner.training_subset(data["train"], 10_000) == data["train"]
+
+
+def _curve_run(tmp_path, name, values) -> Run:
+    run = _fake(tmp_path, name, srcc_mean=values[-1])
+    with open(run.dir / "history.jsonl", "w") as fh:
+        for epoch, v in enumerate(values, start=1):
+            fh.write(f'{{"epoch": {epoch}, "test_srcc_mean": {v}}}\n')
+    return Run(run.dir)
+
+
+def test_levelling_compares_the_last_move_with_the_seed_spread(tmp_path):
+    # arm "flat": the seed mean moves 0.001 over the last 2 epochs, seeds end 0.50/0.52/0.54 (SD
+    # 0.02) -> levelled; arm "rising": it still gains 0.05 per epoch -> not levelled
+    runs = {("flat", 0): _curve_run(tmp_path, "f0", [0.30, 0.499, 0.50]),
+            ("flat", 1): _curve_run(tmp_path, "f1", [0.31, 0.519, 0.52]),
+            ("flat", 2): _curve_run(tmp_path, "f2", [0.32, 0.539, 0.54]),
+            ("rising", 0): _curve_run(tmp_path, "r0", [0.30, 0.35, 0.40]),
+            ("rising", 1): _curve_run(tmp_path, "r1", [0.31, 0.36, 0.41])}
+    table = runner.levelling(runs, "test_srcc_mean")
+    assert table.at["flat", "move"] == pytest.approx(0.001)
+    assert table.at["flat", "seed_sd"] == pytest.approx(np.std([0.50, 0.52, 0.54], ddof=1))
+    assert table.at["flat", "levelled"] and not table.at["rising", "levelled"]
+    assert table.at["rising", "final"] == pytest.approx(0.405) and table.at["rising", "epochs"] == 3
+    text = runner.levelling_sentence(table, "SRCC")
+    assert text.startswith("1 of 2 arms have levelled off") and "rising (moves 0.050" in text
+    curves = runner.learning_curves(runs, "test_srcc_mean")
+    assert list(curves.columns)[:2] == ["flat (seed 0)", "flat (seed 1)"]
+    assert curves.loc[2, "rising (seed 1)"] == pytest.approx(0.36)
+    one_seed = runner.levelling({("x", 0): runs[("flat", 0)]}, "test_srcc_mean")
+    assert one_seed.at["x", "levelled"] is None
+    assert "not assessed" in runner.levelling_sentence(one_seed, "SRCC")
+
+
+def test_describe_names_the_input_and_the_schedule(data):
+    cfg = tiny_config(data, family="mtcnn1", val=False)
+    text = runner.describe(cfg.with_overrides({"optim.schedule": "step", "optim.step_size": 6}))
+    assert f"{cfg.epochs} epoch(s)" in text and "(×0.1 every 6 epochs)" in text
+    assert cfg.with_overrides({"model.stem": "efficientnet_lite0:16"}).config_hash()[:10] in \
+        runner.describe(cfg.with_overrides({"model.stem": "efficientnet_lite0:16"}))
+    assert "above the frozen stem efficientnet_lite0:16" in runner.describe(
+        cfg.with_overrides({"model.stem": "efficientnet_lite0:16"}))

@@ -257,3 +257,46 @@ def test_synth_target_through_the_adapter_and_transfer(tiny_profile, tmp_path):
     assert ft.record["init_from"]["copied"] > 0
     assert any("semantic_head" in k for k in ft.record["init_from"]["skipped"])
     assert ft.metrics["n_images"] == 10
+
+
+def _with_rows(data: kao.KaoData, rows: dict) -> kao.KaoData:
+    return dataclasses.replace(data, train_rows=rows)
+
+
+def test_equal_steps_scale_the_delta1_epochs_and_schedule(tmp_path):
+    data = _with_rows(_data29(tmp_path), {0.0: 2000, 1.0: 500})
+    s = dataclasses.replace(TINY, epochs=8, schedule="step", step_size=6, equal_steps=True)
+    assert kao.delta_steps_factor(s, data, 1) == pytest.approx(4.0)
+    d1 = kao.trunk_config(s, data, lam="1/M", delta=1)
+    assert d1.epochs == 32 and d1.optim.step_size == 24          # 8 x 2000/500, 6 x 4
+    d0 = kao.trunk_config(s, data, lam="1/M", delta=0)
+    assert d0.epochs == 8 and d0.optim.step_size == 6
+    same = dataclasses.replace(s, equal_steps=False)
+    assert kao.trunk_config(same, data, lam="1/M", delta=1).epochs == 8
+
+
+def test_seeded_gives_the_other_delta_rows_fewer_seeds(tmp_path):
+    data = _data29(tmp_path)
+    s = dataclasses.replace(TINY, seeds=(0, 1, 2), other_delta_seeds=1)
+    grid = kao.seeded(kao.table1_configs(s, data, deltas=[0, 1], lambdas=[0, "1/M"]), s)
+    seeds = {}
+    for (key, seed) in grid:
+        seeds.setdefault(key[0], set()).add(seed)
+    assert seeds == {"delta=0": {0, 1, 2}, "delta=1": {0}}
+    # keys that name no δ (Table III's rows) get every seed
+    t3 = kao.seeded(kao.table3_configs(s, data), s)
+    assert {seed for (_key, seed) in t3} == {0, 1, 2}
+    every = kao.seeded(kao.table1_configs(s, data, deltas=[1], lambdas=[0]),
+                       dataclasses.replace(s, other_delta_seeds=None))
+    assert {seed for (_key, seed) in every} == {0, 1, 2}
+
+
+def test_sharing_table_counts_what_both_tasks_train(tmp_path):
+    data = _data29(tmp_path)
+    pixels = kao.sharing_table(TINY, data)
+    assert (pixels["shared by both tasks"] > 0).all()
+    stem = kao.sharing_table(dataclasses.replace(TINY, stem="efficientnet_lite0:16"), data)
+    # above a stride-16 stem MTCNN #3's shared conv1-2 are the frozen stem: nothing shared
+    assert stem.at["MTCNN #3", "shared by both tasks"] == 0
+    assert stem.at["MTCNN #1", "shared by both tasks"] > 0
+    assert (stem["trained in total"] > stem["shared by both tasks"]).all()

@@ -111,8 +111,13 @@ def test_normalise_filters_by_hand():
     np.testing.assert_allclose(tiles[1], 0.5)
     grey = viz.normalise_filters(np.arange(8.0).reshape(2, 1, 2, 2))
     assert grey.shape == (2, 2, 2, 3) and np.allclose(grey[..., 0], grey[..., 2])
+    # above a frozen stem the first trained layer reads C_in activation maps: the L2 norm over
+    # the inputs, by hand: (3, 4) -> 5 and (0, 1) -> 1, min-max scaled to 1 and 0
+    stem = np.zeros((1, 2, 1, 2))
+    stem[0, :, 0, 0], stem[0, :, 0, 1] = [3.0, 4.0], [0.0, 1.0]
+    np.testing.assert_allclose(viz.normalise_filters(stem)[0, 0, :, 0], [1.0, 0.0])
     with pytest.raises(ValueError):
-        viz.normalise_filters(np.zeros((4, 5, 3, 3)))
+        viz.normalise_filters(np.zeros((4, 5, 3)))
 
 
 def test_filter_grid_shows_each_filter_once():

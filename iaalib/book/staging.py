@@ -15,6 +15,7 @@ from ..paths import REPO_ROOT
 from ..profiles import PARAMS_DIR
 from .pages import MODULE_PAGES, choices_markdown, collect_choices, module_docs_markdown, \
     profiles_markdown
+from .reader import apply_reader_tags
 
 BOOK_DIR = REPO_ROOT / "book"
 CONFIG_FILE = REPO_ROOT / "_config.yml"
@@ -100,6 +101,7 @@ def stage_book(stage: Path, *, profile: str, executed_dir: Path, status: Mapping
         title = _notebook_title(src) if src else stem
         if rec.get("status") == "ok" and executed.is_file():
             shutil.copy2(executed, gen / f"{stem}.ipynb")
+            apply_reader_tags(gen / f"{stem}.ipynb")
             reasons = rec.get("stale") or []
             if reasons:
                 _stale_notice(gen / f"{stem}.ipynb", reasons)

@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "chapter parameter (e.g. -p lambdas '[0, 1]') or a common setting "
                    "(e.g. -p kao_epochs 5); VALUE is read as YAML")
     b.add_argument("--no-html", action="store_true", help="execute the notebooks only, no HTML build")
+    b.add_argument("--browser-check", action="store_true",
+                   help="open every page of the built book in headless Chromium (Debian's chromium "
+                   "and chromium-driver): math typeset, images loaded, links, no tracebacks; "
+                   "screenshots in OUT/screenshots, report in OUT/browser-check.json")
     b.set_defaults(handler=_lazy("iaalib.cli.book:book_command"))
     return p
 

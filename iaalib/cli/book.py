@@ -9,7 +9,8 @@ from ..profiles import parse_overrides
 
 
 def book_command(args: argparse.Namespace) -> int:
-    """``iaa book [--profile P] [--only NB ...] [-p NAME VALUE ...] [--out DIR] [--no-html]``."""
+    """``iaa book [--profile P] [--only NB ...] [-p NAME VALUE ...] [--out DIR] [--no-html]
+    [--browser-check]``."""
     record = run_book(args.profile, only=args.only, out=args.out, html=not args.no_html,
                       overrides=parse_overrides(args.parameter or []))
     for e in record["notebooks"]:
@@ -21,4 +22,18 @@ def book_command(args: argparse.Namespace) -> int:
           f"record: {Path(record['out']) / 'book-run.json'}")
     if record.get("html"):
         print(f"book: {record['html']}")
+    if getattr(args, "browser_check", False):
+        return _browser_check(Path(record["out"]))
     return 0
+
+
+def _browser_check(out: Path) -> int:
+    from ..book.browser import check_build  # selenium: only for this check
+
+    reports = check_build(out)
+    bad = [r for r in reports if r.problems]
+    for r in reports:
+        print(f"  {r.page:<44} {'ok' if not r.problems else '; '.join(r.problems)}")
+    print(f"browser check: {len(reports) - len(bad)} of {len(reports)} pages ok; screenshots in "
+          f"{out / 'screenshots'}")
+    return 1 if bad else 0

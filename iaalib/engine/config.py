@@ -26,7 +26,7 @@ import yaml
 
 from .._io import atomic_write, yaml_key_lines
 from ..errors import DataFormatError, IaaError
-from ..models import FAMILIES, KAO_FAMILIES
+from ..models import FAMILIES, KAO_FAMILIES, parse_stem
 
 TRANSFORMS = ("kao", "saf")
 BEST_METRICS = ("auto", "acc", "srcc_mean", "plcc_mean", "srcc_sd", "plcc_sd", "emd",
@@ -36,6 +36,10 @@ BEST_METRICS = ("auto", "acc", "srcc_mean", "plcc_mean", "srcc_sd", "plcc_sd", "
 #: left out of :meth:`ExperimentConfig.config_hash`. Augmentation is a pure function of
 #: (seed, epoch, index), so the number of loader workers does not change the result either.
 PRESENTATION_FIELDS = ("name", "quiet", "data.num_workers", "checkpoint_every")
+#: Fields added after the first release, left out of the hash while at these values, so a config
+#: that does not use them keeps the hash (and the run directory) it had before they existed.
+LATER_FIELDS = {"model.stem": None, "data.stem_size": 112, "data.stem_flip": True,
+                "monitor_test": False}
 
 
 @dataclass
@@ -45,6 +49,12 @@ class DataConfig:
     ``transform="kao"``: Resize(resize×resize) then a crop×crop patch (Kao et al. Sec. III-D:
     227 from 256). ``transform="saf"``: short edge ``short_edge``, aspect ratio kept (SAF,
     "Image Preprocessing"). Relative paths are resolved against the config file's folder.
+
+    With a frozen stem (``model.stem``) the network reads cached stem activations instead
+    (:mod:`iaalib.data.activations`). **Choice:** the stem sees the whole image resized to
+    ``stem_size``×``stem_size`` (aspect ratio not kept, as Kao et al. resize to 256×256, so the
+    whole composition is in view); ``stem_flip`` augments training with the activations of the
+    horizontally flipped image (both are cached).
     """
     train: str | None = None
     val: str | None = None
@@ -57,6 +67,8 @@ class DataConfig:
     max_long_edge: int | None = None
     num_workers: int = 0
     strict_images: bool = False
+    stem_size: int = 112
+    stem_flip: bool = True
 
 
 @dataclass
@@ -71,6 +83,9 @@ class ModelConfig:
     (multi-task or single-task) network on a dataset with aesthetic labels only. **Choice:** every
     parameter whose name and shape match is copied; the others (e.g. the 29-tag head when the
     target has no tags) keep their fresh initialisation, and the run record lists them.
+
+    ``stem`` (e.g. ``"efficientnet_lite0:8"``): the network is trained above a frozen ImageNet stem
+    whose activations are cached (:mod:`iaalib.models.stems`); None trains end to end on pixels.
     """
     family: str = "mtcnn1"
     backbone: str | None = None
@@ -86,6 +101,7 @@ class ModelConfig:
     dropout: float | None = None
     options: dict = field(default_factory=dict)
     init_from: str | None = None
+    stem: str | None = None
 
 
 @dataclass
@@ -161,6 +177,8 @@ class ExperimentConfig:
     only. ``deterministic``: deterministic kernels (exact resume on CPU). ``checkpoint_every``:
     also checkpoint every N optimiser steps (0 = at epoch ends only). ``best_metric``: validation
     metric that selects ``best.pt`` ("auto": acc for Kao's classifiers, srcc_mean otherwise).
+    ``monitor_test``: also evaluate the test manifest after every epoch and record its metrics as
+    ``test_<metric>`` in ``history.jsonl`` (learning curves; never used to pick a checkpoint).
     """
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
@@ -179,6 +197,7 @@ class ExperimentConfig:
     best_metric: str = "auto"
     num_threads: int | None = None
     quiet: bool = False
+    monitor_test: bool = False
 
     # ------------------------------------------------------------------ dict / file round trip
     def to_dict(self) -> dict:
@@ -242,12 +261,13 @@ class ExperimentConfig:
     def config_hash(self) -> str:
         """sha256 (hex) of the canonical JSON of the config without :data:`PRESENTATION_FIELDS`."""
         d = self.to_dict()
-        for dotted in PRESENTATION_FIELDS:
+        for dotted in (*PRESENTATION_FIELDS, *LATER_FIELDS):
             *parents, last = dotted.split(".")
             node = d
             for p in parents:
                 node = node[p]
-            node.pop(last, None)
+            if dotted not in LATER_FIELDS or node.get(last) == LATER_FIELDS[dotted]:
+                node.pop(last, None)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -299,6 +319,11 @@ class ExperimentConfig:
             raise bad("loss.lam", str(e)) from None
         if self.loss.mtrl.enabled and self.model.family not in KAO_FAMILIES:
             raise bad("loss.mtrl.enabled", "MTRL applies to Kao's multi-task families only")
+        if self.model.stem is not None:
+            try:
+                parse_stem(self.model.stem)
+            except ValueError as e:
+                raise bad("model.stem", str(e)) from None
         if self.model.family == "saf":
             if self.model.fusion not in ("gap", "fc", "none"):
                 raise bad("model.fusion", "must be 'gap', 'fc' or 'none'")

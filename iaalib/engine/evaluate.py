@@ -31,6 +31,7 @@ from .. import metrics as M
 from ..data.tid import read_tid
 from ..errors import IaaError
 from ..models.factory import build_model
+from ..models.stems import FrozenStem, StemmedModel
 from .checkpoint import load_checkpoint
 from .config import ExperimentConfig
 from .device import select_device
@@ -183,9 +184,12 @@ def _f(x: Any) -> float | None:
 
 
 # ---------------------------------------------------------------------- models from files
-def load_model(checkpoint: str | os.PathLike) -> tuple[torch.nn.Module, ExperimentConfig, dict]:
+def load_model(checkpoint: str | os.PathLike, *, pixels: bool = False
+               ) -> tuple[torch.nn.Module, ExperimentConfig, dict]:
     """(network in eval mode on the CPU, its config, the checkpoint dict) from a checkpoint file
-    or a run directory (its ``checkpoints/best.pt``)."""
+    or a run directory (its ``checkpoints/best.pt``). A network trained above a frozen stem reads
+    stem activations; ``pixels=True`` returns it composed with its stem
+    (:class:`~iaalib.models.stems.StemmedModel`), for images that are not cached."""
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "checkpoints" / "best.pt"
@@ -193,6 +197,8 @@ def load_model(checkpoint: str | os.PathLike) -> tuple[torch.nn.Module, Experime
     cfg = ExperimentConfig.from_dict(state["config"])
     model = build_model(cfg.model, num_tags=len(state.get("tag_columns", [])))
     model.load_state_dict(state["model"])
+    if pixels and cfg.model.stem:
+        model = StemmedModel(FrozenStem(cfg.model.stem), model)
     model.eval()
     return model, cfg, state
 
@@ -239,7 +245,7 @@ def predict_files(paths: Sequence[str | os.PathLike], model: torch.nn.Module,
     """Predictions for arbitrary image files with ``cfg``'s evaluation transform (SAF/NIMA: the
     whole image at its aspect ratio; Kao: Resize + centre crop), batched by aspect ratio.
     Returns (frame with a ``path`` column, number of unreadable files skipped)."""
-    ds = ImageFileDataset(paths, build_transform(cfg.data, train=False))
+    ds = ImageFileDataset(paths, build_transform(cfg.data, train=False, stem=cfg.model.stem))
     sampler = build_batch_sampler(ds, cfg.data, batch_size, shuffle=False, seed=0)
     loader = make_loader(ds, sampler, num_workers=num_workers)
     dev = select_device(device)
@@ -261,7 +267,7 @@ def evaluate_tid(run_dir: str | os.PathLike, tid_root: str | os.PathLike, *,
     """Cross-dataset mode (SAF Table 5): SRCC/PLCC of the predicted mean score (Kao's
     classifiers: the aesthetic probability) against the MOS of a TID2013-format set."""
 
-    model, cfg, state = load_model(_checkpoint_file(Path(run_dir), checkpoint))
+    model, cfg, state = load_model(_checkpoint_file(Path(run_dir), checkpoint), pixels=True)
     tid = read_tid(tid_root)
     pred, n_skipped = predict_files(list(tid["path"]), model, cfg, batch_size=batch_size,
                                     device=device)
@@ -290,7 +296,7 @@ def score_folder(directory: str | os.PathLike, checkpoint: str | os.PathLike, *,
     paths = find_images(directory)
     if not paths:
         raise IaaError(f"{directory}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-    model, cfg, _ = load_model(checkpoint)
+    model, cfg, _ = load_model(checkpoint, pixels=True)
     pred, n_skipped = predict_files(paths, model, cfg, batch_size=batch_size,
                                     num_workers=num_workers, device=device)
     for c in DIST_COLUMNS:

@@ -1,6 +1,11 @@
 """Batches for the engine: an ExperimentConfig's transforms, datasets and DataLoaders, and a
 Dataset over arbitrary image files for ``iaa score`` and TID-format sets.
 
+With a frozen stem (``model.stem``) a manifest's dataset is the cached stem activations of its
+image folder (:class:`~iaalib.data.activations.ActivationDataset`), batched by tensor indexing
+without a DataLoader; arbitrary files go through the stem on the fly (``stem_transform`` and
+:class:`~iaalib.models.stems.StemmedModel`).
+
 Every loader is driven by :class:`~iaalib.data.sampler.AspectRatioBucketSampler` (shuffling,
 DDP sharding via ``num_replicas``/``rank``, mid-epoch resume via ``set_start_batch``) and
 :func:`~iaalib.data.images.collate_batch` (drops skipped images, counts them).
@@ -17,7 +22,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import images
+from ..data.activations import ActivationDataset, load_activations
 from ..errors import BadImageError
+from ..models.stems import FrozenStem, stem_identity
 from .config import DataConfig, ExperimentConfig
 
 log = logging.getLogger(__name__)
@@ -26,16 +33,35 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm")
 
 
-def build_transform(data: DataConfig, *, train: bool):
+def build_transform(data: DataConfig, *, train: bool, stem: str | None = None):
     """Kao: Resize(resize²) + crop (Sec. III-D). SAF/NIMA: short edge, aspect kept (SAF "Image
-    Preprocessing"); the whole image at evaluation."""
+    Preprocessing"); the whole image at evaluation. With a stem: :func:`stem_transform`."""
+    if stem:
+        return stem_transform(data)
     if data.transform == "kao":
         return images.kao_transform(train, resize=data.resize, crop=data.crop)
     return images.saf_transform(train, short_edge=data.short_edge, max_long_edge=data.max_long_edge)
 
 
+def stem_transform(data: DataConfig):
+    """Pixels for a frozen stem: the whole image resized to ``stem_size``² (see DataConfig)."""
+    return images.kao_transform(False, resize=data.stem_size, crop=data.stem_size)
+
+
+def stem_activations(spec: str, image_dir, size: int):
+    """The cached activations of every image of ``image_dir`` through the frozen stem ``spec``
+    (:mod:`iaalib.data.activations`; computed on first use)."""
+    return load_activations(image_dir, stem=lambda: FrozenStem(spec), stem_id=stem_identity(spec),
+                            size=size)
+
+
 def build_dataset(cfg: ExperimentConfig, manifest, *, train: bool, image_dir=None,
                   tag_columns: Sequence[str] | None = None) -> images.AvaImageDataset:
+    if cfg.model.stem:
+        acts = stem_activations(cfg.model.stem, image_dir or cfg.data.image_dir,
+                                cfg.data.stem_size)
+        return ActivationDataset(manifest, acts, train=train, flip=cfg.data.stem_flip,
+                                 seed=cfg.seed, tag_columns=tag_columns)
     return images.AvaImageDataset(manifest, image_dir or cfg.data.image_dir,
                                   build_transform(cfg.data, train=train),
                                   strict=cfg.data.strict_images, seed=cfg.seed,
@@ -44,9 +70,10 @@ def build_dataset(cfg: ExperimentConfig, manifest, *, train: bool, image_dir=Non
 
 def build_batch_sampler(dataset, data: DataConfig, batch_size: int, *, shuffle: bool, seed: int,
                         num_replicas: int = 1, rank: int = 0):
-    """Aspect-ratio buckets for whole-image transforms. **Choice:** Kao's fixed-size crops need no
-    buckets, so every image gets ratio 1.0 (one bucket = a plain shuffle, no header reads)."""
-    if data.transform == "kao":
+    """Aspect-ratio buckets for whole-image transforms. **Choice:** Kao's fixed-size crops (and
+    stem activations) need no buckets, so every image gets ratio 1.0 (one bucket = a plain
+    shuffle, no header reads)."""
+    if data.transform == "kao" or hasattr(dataset, "batch"):
         ratios = np.ones(len(dataset))
     else:
         ratios = dataset.aspect_ratios()
@@ -54,10 +81,29 @@ def build_batch_sampler(dataset, data: DataConfig, batch_size: int, *, shuffle: 
                                            drop_last=False, num_replicas=num_replicas, rank=rank)
 
 
+class TensorBatches:
+    """Batches of a dataset with a ``batch(indices)`` method (cached activations) in the order of
+    ``batch_sampler``: what a DataLoader would yield, without per-sample work or worker processes."""
+
+    def __init__(self, dataset, batch_sampler):
+        self.dataset, self.batch_sampler = dataset, batch_sampler
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        for indices in self.batch_sampler:
+            yield self.dataset.batch(indices)
+
+
 def make_loader(dataset, batch_sampler, *, num_workers: int = 0, seed: int = 0,
-                pin_memory: bool = False) -> DataLoader:
+                pin_memory: bool = False):
     """A DataLoader over ``batch_sampler``. It gets its own ``torch.Generator`` so creating an
-    iterator never draws from the global RNG (needed for an exact mid-epoch resume)."""
+    iterator never draws from the global RNG (needed for an exact mid-epoch resume). Datasets
+    that gather whole batches (:class:`~iaalib.data.activations.ActivationDataset`) get
+    :class:`TensorBatches` instead."""
+    if hasattr(dataset, "batch"):
+        return TensorBatches(dataset, batch_sampler)
     g = torch.Generator()
     g.manual_seed(int(seed))
     return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=images.collate_batch,

@@ -77,9 +77,10 @@ class Run:
             raise IaaError(f"checkpoint must be 'best' or 'last', not {which!r}")
         return self.dir / "checkpoints" / f"{which}.pt"
 
-    def load_model(self, which: str = "best"):
-        """The trained network (eval mode, CPU) from ``checkpoints/<which>.pt``."""
-        return load_model(self.checkpoint_path(which))[0]
+    def load_model(self, which: str = "best", *, pixels: bool = False):
+        """The trained network (eval mode, CPU) from ``checkpoints/<which>.pt``; ``pixels=True``:
+        composed with its frozen stem, if it has one (it then reads images, not activations)."""
+        return load_model(self.checkpoint_path(which), pixels=pixels)[0]
 
     def omega(self):
         """MTRL Ω history [K, T, T] (numpy) or None."""

@@ -204,6 +204,7 @@ class Trainer:
         self.val_set = (build_dataset(cfg, cfg.data.val, train=False, tag_columns=self.tag_columns)
                         if cfg.data.val else None)
         self.num_tags = len(self.tag_columns)
+        self._test_set = None
         self.model = build_model(cfg.model, num_tags=self.num_tags)
         self.init_report = (init_weights_from(self.model, cfg.model.init_from)
                             if cfg.model.init_from else None)
@@ -410,6 +411,9 @@ class Trainer:
         row.update(self.task.end_epoch(epoch, st["step"], train_losses))
         row.update({f"train_{k}": v for k, v in train_losses.items()})
         improved = False
+        if cfg.monitor_test and cfg.data.test:
+            test = self.evaluate(self.test_set())
+            row.update({f"test_{k}": v for k, v in test.items() if not isinstance(v, dict)})
         if self.val_set is not None:
             val = self.evaluate(self.val_set)
             row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, dict)})
@@ -424,6 +428,16 @@ class Trainer:
             self.task.write_files(self.run_dir)
         barrier(self.dinfo)
         self._report(row)
+
+    def test_set(self):
+        """The test manifest's dataset (built once; its tag columns are the training set's that
+        it has)."""
+        if self._test_set is None:
+            cfg = self.cfg
+            header = pd.read_csv(cfg.data.test, nrows=0).columns
+            self._test_set = build_dataset(cfg, cfg.data.test, train=False,
+                                           tag_columns=[c for c in self.tag_columns if c in header])
+        return self._test_set
 
     def _is_better(self, value: float | None) -> bool:
         best = self.state["best"]
@@ -484,9 +498,7 @@ class Trainer:
         barrier(self.dinfo)
         metrics: dict[str, Any] = {}
         if cfg.data.test:
-            test_set = build_dataset(cfg, cfg.data.test, train=False, tag_columns=[
-                c for c in self.tag_columns if c in pd.read_csv(cfg.data.test, nrows=0).columns])
-            metrics, pred = self.evaluate(test_set, return_predictions=True)
+            metrics, pred = self.evaluate(self.test_set(), return_predictions=True)
             if self.dinfo.is_main:
                 with atomic_write(self.run_dir / "predictions.csv", "w", encoding="utf-8",
                                   newline="") as fh:

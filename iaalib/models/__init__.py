@@ -8,8 +8,8 @@
 * ``nima``      — the NIMA baseline.
 * ``factory``   — ``build_model``: a model config → one of the networks above (the one factory).
 
-This ``__init__`` imports nothing (no torch): the family names below are plain strings, shared by
-the config (validation) and the factory.
+This ``__init__`` imports nothing (no torch): the family names and the table of frozen stems below
+are plain data, shared by the config (validation), the factory and :mod:`iaalib.models.stems`.
 
 Every model's ``forward(x)`` takes an ImageNet-normalised batch ``[B, 3, H, W]`` (any H×W the
 strides allow; no fixed input size) and returns a dict:
@@ -38,3 +38,24 @@ KAO_FAMILIES = ("mtcnn1", "mtcnn2", "mtcnn3", "mtcnn_enhanced", "mtcnn_finetune"
 #: Networks that predict the 10-bin score distribution (SAF and its baseline NIMA).
 DISTRIBUTION_FAMILIES = ("saf", "nima")
 FAMILIES = KAO_FAMILIES + DISTRIBUTION_FAMILIES
+
+#: network -> {output stride: (number of blocks, channels)}
+STEMS = {"efficientnet_lite0": {4: (3, 24), 8: (5, 40), 16: (11, 112), 32: (16, 320)}}
+
+
+def parse_stem(spec: str) -> tuple[str, int]:
+    """``"efficientnet_lite0:8"`` → ``("efficientnet_lite0", 8)`` (ValueError names the options)."""
+    name, _, stride = str(spec).partition(":")
+    if name not in STEMS or not stride.isdigit() or int(stride) not in STEMS[name]:
+        options = ", ".join(f"{n}:{s}" for n, cuts in STEMS.items() for s in cuts)
+        raise ValueError(f"unknown stem {spec!r}; choose one of {options}")
+    return name, int(stride)
+
+
+def stem_channels(spec: str) -> int:
+    name, stride = parse_stem(spec)
+    return STEMS[name][stride][1]
+
+
+def stem_stride(spec: str) -> int:
+    return parse_stem(spec)[1]

@@ -74,15 +74,23 @@ def alexnet_features(width_mult: float = 1.0) -> nn.Sequential:
     )
 
 
-def vgg16_features(width_mult: float = 1.0, batch_norm: bool = False) -> nn.Sequential:
+def vgg16_features(width_mult: float = 1.0, batch_norm: bool = False, *, first_block: int = 0,
+                   in_channels: int = 3) -> nn.Sequential:
     """torchvision ``vgg16().features`` (13 conv, 5 max-pool) with channels scaled by ``width_mult``;
     ``batch_norm=True`` is ``vgg16_bn().features`` (a BatchNorm after every conv).
+
+    ``first_block`` > 0 starts at that conv block (0-based; each block ends with a max-pool) and
+    reads ``in_channels`` maps: VGG16 above a frozen stem that replaces its first blocks
+    (:mod:`iaalib.models.stems`).
 
     Built with torchvision's ``make_layers`` and initialised as torchvision's ``VGG`` does
     (Kaiming-normal, fan-out; zero bias; BatchNorm weight 1, bias 0).
     """
     cfg = [v if v == "M" else scaled_channels(v, width_mult) for v in VGG16_CFG]
-    features = tvm.vgg.make_layers(cfg, batch_norm=batch_norm)
+    if first_block:
+        pools = [i for i, v in enumerate(cfg) if v == "M"]
+        cfg = cfg[pools[first_block - 1] + 1:]
+    features = _vgg_layers(cfg, batch_norm, in_channels)
     for m in features.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -91,6 +99,23 @@ def vgg16_features(width_mult: float = 1.0, batch_norm: bool = False) -> nn.Sequ
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     return features
+
+
+def _vgg_layers(cfg: list, batch_norm: bool, in_channels: int) -> nn.Sequential:
+    """torchvision's ``make_layers`` with a given number of input channels."""
+    if in_channels == 3:
+        return tvm.vgg.make_layers(cfg, batch_norm=batch_norm)
+    layers: list[nn.Module] = []
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            continue
+        layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(v))
+        layers.append(nn.ReLU(inplace=True))
+        in_channels = v
+    return nn.Sequential(*layers)
 
 
 def resnet_features(depth: int, width_mult: float = 1.0) -> nn.Sequential:

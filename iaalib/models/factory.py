@@ -21,6 +21,8 @@ def build_model(model_cfg, *, num_tags: int | None = None) -> nn.Module:
     """
     m = model_cfg
     opts = dict(m.options)
+    if getattr(m, "stem", None):
+        opts["stem"] = m.stem
     tags = num_tags if num_tags is not None else m.num_tags
     if m.dropout is not None:
         opts["dropout"] = m.dropout

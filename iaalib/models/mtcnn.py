@@ -21,6 +21,13 @@ is AlexNet's): conv1 96@11×11/4, max-pool 3/2; conv2 256@5×5, max-pool; conv3 
 input sizes work); fc5, fc6 with ``fc_dim`` units, ReLU and dropout 0.5. No LRN;
 ``batch_norm=True`` adds BN after each conv (useful when training small nets from scratch).
 ``width_mult`` scales the conv widths.
+
+``stem`` (e.g. ``"efficientnet_lite0:8"``, :mod:`iaalib.models.stems`): the network reads the
+activations of a frozen ImageNet stem instead of pixels, and the stem replaces the layers its
+stride covers — **Choice:** a stride-8 stem replaces conv1 + its max-pool (also stride 8), a
+stride-16 stem conv1–2. The split points of MTCNN #1–#3 and the enhanced MTCNN stay where the paper
+puts them (after conv2, after conv4, at the output layer); above a stride-16 stem Θ1 (conv1–2) is
+the stem itself.
 """
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ import torch
 from torch import nn
 
 from iaalib.models.backbones import build_backbone, scaled_channels
+from iaalib.models import stem_channels, stem_stride
+from iaalib.models.stems import backbone_above
 
 #: (out_channels, kernel, stride, padding, max-pool after) of Kao's conv1..conv4 (**Choice**).
 KAO_CONV_LAYERS = ((96, 11, 4, 0, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False),
@@ -70,6 +79,12 @@ class MTCNN(nn.Module):
             out["aux_aesthetic_logits"] = self.aux_head(self.aux_branch(h1))
         return out
 
+    def shared_parameters(self) -> int:
+        """Trained parameters both tasks back-propagate into (``low`` and ``shared``): where the
+        network is split decides how much the semantic task can shape the aesthetic features."""
+        return sum(p.numel() for m in (self.low, self.shared) for p in m.parameters()
+                   if p.requires_grad)
+
     def task_weights(self) -> torch.Tensor:
         """W = [W_a | W_s], shape [d, C + M] (Eq. 10/11): one column per sub-task.
 
@@ -94,6 +109,23 @@ def _conv_layers(specs, in_channels: int, width_mult: float, batch_norm: bool) -
     return nn.Sequential(*layers), in_channels
 
 
+#: conv layers of KAO_CONV_LAYERS a stem of each output stride replaces
+STEM_REPLACES = {8: 1, 16: 2}
+
+
+def _trunk(width_mult: float, batch_norm: bool, stem: str | None):
+    """(low = conv1–2, its channels, high = conv3–4, its channels), the first layers replaced by
+    ``stem`` when one is given."""
+    skip, channels = 0, 3
+    if stem is not None:
+        if stem_stride(stem) not in STEM_REPLACES:
+            raise ValueError(f"Kao's networks sit above a stride-8 or stride-16 stem, not {stem!r}")
+        skip, channels = STEM_REPLACES[stem_stride(stem)], stem_channels(stem)
+    low, c_low = _conv_layers(KAO_CONV_LAYERS[skip:2], channels, width_mult, batch_norm)
+    high, c_high = _conv_layers(KAO_CONV_LAYERS[2:], c_low, width_mult, batch_norm)
+    return low, c_low, high, c_high
+
+
 def _fc_layers(in_channels: int, pool_size: int, fc_dim: int, n_layers: int,
                dropout: float) -> nn.Sequential:
     """Adaptive average pooling to pool_size² (**Choice**), flatten, ``n_layers`` × (FC, ReLU, dropout)."""
@@ -107,20 +139,18 @@ def _fc_layers(in_channels: int, pool_size: int, fc_dim: int, n_layers: int,
 
 def mtcnn1(num_tags: int = 29, num_classes: int = 2, width_mult: float = 1.0, *,
            fc_dim: int = 4096, pool_size: int = 6, dropout: float = 0.5,
-           batch_norm: bool = False) -> MTCNN:
+           batch_norm: bool = False, stem: str | None = None) -> MTCNN:
     """MTCNN #1 (Fig. 2): conv1–4 + fc5–6 shared, split only at the task-specific layer."""
-    low, c_low = _conv_layers(KAO_CONV_LAYERS[:2], 3, width_mult, batch_norm)
-    high, c_high = _conv_layers(KAO_CONV_LAYERS[2:], c_low, width_mult, batch_norm)
+    low, c_low, high, c_high = _trunk(width_mult, batch_norm, stem)
     shared = nn.Sequential(high, _fc_layers(c_high, pool_size, fc_dim, 2, dropout))
     return MTCNN(low, shared, nn.Identity(), nn.Identity(), fc_dim, num_classes, num_tags)
 
 
 def mtcnn2(num_tags: int = 29, num_classes: int = 2, width_mult: float = 1.0, *,
            fc_dim: int = 4096, pool_size: int = 6, dropout: float = 0.5,
-           batch_norm: bool = False) -> MTCNN:
+           batch_norm: bool = False, stem: str | None = None) -> MTCNN:
     """MTCNN #2: conv1–4 shared; layers 5, 6, 7 separate per task."""
-    low, c_low = _conv_layers(KAO_CONV_LAYERS[:2], 3, width_mult, batch_norm)
-    high, c_high = _conv_layers(KAO_CONV_LAYERS[2:], c_low, width_mult, batch_norm)
+    low, c_low, high, c_high = _trunk(width_mult, batch_norm, stem)
     return MTCNN(low, high,
                  _fc_layers(c_high, pool_size, fc_dim, 2, dropout),
                  _fc_layers(c_high, pool_size, fc_dim, 2, dropout),
@@ -129,11 +159,10 @@ def mtcnn2(num_tags: int = 29, num_classes: int = 2, width_mult: float = 1.0, *,
 
 def mtcnn3(num_tags: int = 29, num_classes: int = 2, width_mult: float = 1.0, *,
            fc_dim: int = 4096, pool_size: int = 6, dropout: float = 0.5,
-           batch_norm: bool = False) -> MTCNN:
+           batch_norm: bool = False, stem: str | None = None) -> MTCNN:
     """MTCNN #3: conv1–2 shared; semantic branch conv3–4 + fc5–6 (+ output: 4 conv, 3 FC);
     aesthetic branch one FC (+ output: 2 conv, 2 FC)."""
-    low, c_low = _conv_layers(KAO_CONV_LAYERS[:2], 3, width_mult, batch_norm)
-    high, c_high = _conv_layers(KAO_CONV_LAYERS[2:], c_low, width_mult, batch_norm)
+    low, c_low, high, c_high = _trunk(width_mult, batch_norm, stem)
     semantic = nn.Sequential(high, _fc_layers(c_high, pool_size, fc_dim, 2, dropout))
     aesthetic = _fc_layers(c_low, pool_size, fc_dim, 1, dropout)
     return MTCNN(low, nn.Identity(), aesthetic, semantic, fc_dim, num_classes, num_tags)
@@ -141,13 +170,12 @@ def mtcnn3(num_tags: int = 29, num_classes: int = 2, width_mult: float = 1.0, *,
 
 def mtcnn_enhanced(num_tags: int = 29, num_classes: int = 2, width_mult: float = 1.0, *,
                    fc_dim: int = 4096, pool_size: int = 6, dropout: float = 0.5,
-                   batch_norm: bool = False) -> MTCNN:
+                   batch_norm: bool = False, stem: str | None = None) -> MTCNN:
     """Enhanced MTCNN (Eq. 12): MTCNN #1 + extra aesthetic supervision W'_a on conv1–2.
 
     **Choice:** the extra head is MTCNN #3's aesthetic branch (one FC + output) on conv1–2.
     """
-    low, c_low = _conv_layers(KAO_CONV_LAYERS[:2], 3, width_mult, batch_norm)
-    high, c_high = _conv_layers(KAO_CONV_LAYERS[2:], c_low, width_mult, batch_norm)
+    low, c_low, high, c_high = _trunk(width_mult, batch_norm, stem)
     shared = nn.Sequential(high, _fc_layers(c_high, pool_size, fc_dim, 2, dropout))
     aux = _fc_layers(c_low, pool_size, fc_dim, 1, dropout)
     return MTCNN(low, shared, nn.Identity(), nn.Identity(), fc_dim, num_classes, num_tags,
@@ -156,16 +184,21 @@ def mtcnn_enhanced(num_tags: int = 29, num_classes: int = 2, width_mult: float =
 
 def mtcnn_finetune(backbone: str, *, weights: str | os.PathLike | None, num_tags: int = 29,
                    num_classes: int = 2, width_mult: float = 1.0, fc_dim: int | None = 512,
-                   dropout: float = 0.5, allow_download: bool = False) -> MTCNN:
+                   dropout: float = 0.5, allow_download: bool = False,
+                   stem: str | None = None) -> MTCNN:
     """MTCNN #1 with layers 1–6 replaced by ``backbone`` (AlexNet/VGG/ResNet FT, Sec. III-E).
 
     **Choice:** backbone conv features → global average pooling → one new FC layer with
     ``fc_dim`` units (ReLU, dropout) → W = [W_a, W_s]. The ImageNet classifier layers are not
     reused, so all backbones get the same head. ``fc_dim=None`` puts W directly on the pooled
-    features (d = backbone channels).
+    features (d = backbone channels). Above a frozen ``stem`` the backbone is its part above the
+    cut, fine-tuned from its ImageNet weights (:func:`iaalib.models.stems.backbone_above`).
     """
-    features, channels = build_backbone(backbone, weights=weights, width_mult=width_mult,
-                                        allow_download=allow_download)
+    if stem is not None:
+        features, channels = backbone_above(backbone, stem, weights=weights, width_mult=width_mult)
+    else:
+        features, channels = build_backbone(backbone, weights=weights, width_mult=width_mult,
+                                            allow_download=allow_download)
     head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     if fc_dim is not None:
         head += [nn.Linear(channels, fc_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)]

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from iaalib.models.backbones import build_backbone
+from iaalib.models.stems import backbone_above
 
 NUM_BINS = 10
 
@@ -28,11 +29,17 @@ class NIMA(nn.Module):
 
 
 def nima(backbone: str, *, weights: str | os.PathLike | None = None, width_mult: float = 1.0,
-         dropout: float = 0.75, num_bins: int = NUM_BINS, allow_download: bool = False) -> NIMA:
-    """NIMA with any :func:`~iaalib.models.backbones.build_backbone` backbone (paper: dropout 0.75).
+         dropout: float = 0.75, num_bins: int = NUM_BINS, allow_download: bool = False,
+         stem: str | None = None) -> NIMA:
+    """NIMA with any :func:`~iaalib.models.backbones.build_backbone` backbone (paper: dropout 0.75);
+    above a frozen ``stem``, the backbone's part above the cut
+    (:func:`iaalib.models.stems.backbone_above`).
 
     Output: ``{"dist_logits": [B, 10], "embedding": [B, channels]}``.
     """
-    features, channels = build_backbone(backbone, weights=weights, width_mult=width_mult,
-                                        allow_download=allow_download)
+    if stem is not None:
+        features, channels = backbone_above(backbone, stem, weights=weights, width_mult=width_mult)
+    else:
+        features, channels = build_backbone(backbone, weights=weights, width_mult=width_mult,
+                                            allow_download=allow_download)
     return NIMA(features, channels, num_bins, dropout)

@@ -27,6 +27,8 @@ from torch import nn
 
 from iaalib.models.backbones import build_backbone, scaled_channels
 from iaalib.models.spp import SpatialPyramidPooling
+from iaalib.models import stem_channels, stem_stride
+from iaalib.models.stems import backbone_above
 
 NUM_BINS = 10
 VGG16_BLOCK_WIDTHS = (64, 128, 256, 512, 512)  # channels of VGG16's five conv blocks
@@ -104,7 +106,8 @@ class FCFusion(nn.Module):
         return self.fc(features.mean(dim=(2, 3)))
 
 
-def vgg16_decoder(in_channels: int, num_upsamplings: int, width_mult: float = 1.0) -> nn.Sequential:
+def vgg16_decoder(in_channels: int, num_upsamplings: int, width_mult: float = 1.0, *,
+                  out_channels: int = 3) -> nn.Sequential:
     """Decoder mirroring VGG16's pooling stages (Fig. "Architecture of decoder").
 
     **Choice:** one 2× upsampling stage per encoder max-pool, from deep to shallow: nearest
@@ -112,7 +115,8 @@ def vgg16_decoder(in_channels: int, num_upsamplings: int, width_mult: float = 1.
     ReLU; the last stage (back to full resolution, where VGG16's first conv reads the 3 colour
     channels) is a 2×2 stride-2 transposed conv to 3 channels with no activation (targets are
     normalised pixels). A 3×3 conv at full resolution instead would cost more than the rest of
-    the decoder on a CPU.
+    the decoder on a CPU. Above a frozen stem the decoder reconstructs the stem's activations
+    (``out_channels`` maps at the stem's stride; ``num_upsamplings`` 0: a 1×1 conv).
     """
     # VGG16's width at resolution 1/2^s, s = 0..4: 64, 128, 256, 512, 512
     by_scale = [scaled_channels(c, width_mult) for c in VGG16_BLOCK_WIDTHS]
@@ -124,7 +128,10 @@ def vgg16_decoder(in_channels: int, num_upsamplings: int, width_mult: float = 1.
                    nn.Conv2d(c, out, kernel_size=3, padding=1, bias=False),
                    nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
         c = out
-    layers.append(nn.ConvTranspose2d(c, 3, kernel_size=2, stride=2))
+    if num_upsamplings == 0:
+        layers.append(nn.Conv2d(c, out_channels, kernel_size=1))
+    else:
+        layers.append(nn.ConvTranspose2d(c, out_channels, kernel_size=2, stride=2))
     return nn.Sequential(*layers)
 
 
@@ -176,7 +183,8 @@ def saf_vgg16(num_bins: int = NUM_BINS, group_size: int = 32, width_mult: float 
               fusion: str = "gap", decoder: bool = True, spp_levels: Sequence[int] = (1, 2, 4), *,
               spp_mode: str = "max", encoder_last_pool: bool = False,
               regressor_hidden: int | None = None, dropout: float = 0.0,
-              batch_norm: bool = False, allow_download: bool = False) -> SAF:
+              batch_norm: bool = False, allow_download: bool = False,
+              stem: str | None = None) -> SAF:
     """The SAF model with a VGG16 encoder ("Backbone": VGG16 for comparison with NIMA).
 
     Args:
@@ -197,14 +205,25 @@ def saf_vgg16(num_bins: int = NUM_BINS, group_size: int = 32, width_mult: float 
         batch_norm: VGG16 with batch norm (torchvision's ``vgg16_bn``) as the encoder. **Choice:**
             False — the paper's VGG16; True helps narrow encoders trained from scratch (the CPU
             demo), which otherwise barely leave the average distribution in a few epochs.
+        stem: a frozen ImageNet stem below the encoder (:mod:`iaalib.models.stems`): the encoder is
+            VGG16's blocks above the stem's stride and the decoder reconstructs the stem's
+            activations. **Choice** of the demo (the paper trains VGG16 from its ImageNet weights
+            on 255,000 images): the groups, GAP with the activation loss, SPP, the split regressor
+            and the reconstruction branch keep their structure above the stem.
     """
-    encoder, channels = build_backbone("vgg16_bn" if batch_norm else "vgg16", weights=weights,
-                                       width_mult=width_mult, allow_download=allow_download)
-    n_pools = 5
+    name = "vgg16_bn" if batch_norm else "vgg16"
+    if stem is not None:
+        encoder, channels = backbone_above(name, stem, weights=weights, width_mult=width_mult)
+        n_pools, target = 5 - {8: 3, 16: 4}[stem_stride(stem)], stem_channels(stem)
+    else:
+        encoder, channels = build_backbone(name, weights=weights, width_mult=width_mult,
+                                           allow_download=allow_download)
+        n_pools, target = 5, 3
     if not encoder_last_pool:
         encoder = encoder[:-1]  # drop the final MaxPool2d; indices (state-dict keys) unchanged
-        n_pools = 4
-    dec = vgg16_decoder(num_bins * group_size, n_pools, width_mult) if decoder else None
+        n_pools -= 1
+    dec = vgg16_decoder(num_bins * group_size, n_pools, width_mult, out_channels=target) \
+        if decoder else None
     return SAF(encoder, channels, num_bins=num_bins, group_size=group_size, fusion=fusion,
                split_regressor=split_regressor, decoder=dec, spp_levels=spp_levels,
                spp_mode=spp_mode, regressor_hidden=regressor_hidden, dropout=dropout)

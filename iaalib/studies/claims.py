@@ -19,6 +19,9 @@ is the ordinary paired bootstrap over images (``tests/test_claims.py`` checks it
 
 **Verdict** (:func:`verdict`), from the interval only: "reproduced" when it lies above 0 (the
 paper's direction), "contradicted" when it lies below 0, "inconclusive" when it contains 0.
+**Choice:** a claim whose arms have fewer than :data:`MIN_SEEDS` seeds is "inconclusive" whatever
+its interval: with one or two seeds the interval cannot show the run-to-run variation, so it
+would be too narrow (the demo trains its δ = 1 rows with one seed).
 """
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ METHOD = ("paired bootstrap over test images and training seeds (the same resamp
 CONFIDENCE = 0.95
 N_BOOT = 2000
 VERDICTS = ("reproduced", "contradicted", "inconclusive")
+#: Fewer seeds per arm than this: the verdict is "inconclusive" (see the module docstring).
+MIN_SEEDS = 3
 #: Columns of claims.json and of every claims table, in order.
 FIELDS = ("paper", "source", "claim", "metric", "difference", "ci_low", "ci_high", "n_seeds",
           "verdict")
@@ -158,8 +163,11 @@ def _align(groups: list[list[pd.DataFrame]]) -> list[list[pd.DataFrame]]:
     return [[f.set_index("image_id").loc[order].reset_index() for f in g] for g in groups]
 
 
-def verdict(ci_low: float, ci_high: float) -> str:
-    """"reproduced" (interval above 0), "contradicted" (below 0), else "inconclusive"."""
+def verdict(ci_low: float, ci_high: float, n_seeds: int = MIN_SEEDS) -> str:
+    """"reproduced" (interval above 0), "contradicted" (below 0), else "inconclusive" (also when
+    the arms have fewer than :data:`MIN_SEEDS` seeds)."""
+    if n_seeds < MIN_SEEDS:
+        return "inconclusive"
     if np.isfinite(ci_low) and ci_low > 0:
         return "reproduced"
     if np.isfinite(ci_high) and ci_high < 0:
@@ -207,7 +215,7 @@ def evaluate(paper: str, table: str, arms: Mapping[str, Sequence[Run | pd.DataFr
             else:
                 res = paired_bootstrap([frames[a] for a in better], [frames[a] for a in worse],
                                        spec["metric"], n_boot=n_boot, seed=seed)
-                row.update(res, verdict=verdict(res["ci_low"], res["ci_high"]),
+                row.update(res, verdict=verdict(res["ci_low"], res["ci_high"], res["n_seeds"]),
                            runs=sorted({d for a in (*better, *worse) for d in dirs[a]}))
             rows.append(row)
     columns = [*FIELDS, "id", "better", "worse", "paper_difference", "n_images", "method", "runs"]

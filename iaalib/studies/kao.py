@@ -37,9 +37,10 @@ from ..data.manifests import write_manifest
 from ..datasets import manifest_dir, synth_ava_dir
 from ..engine.config import ExperimentConfig, resolve_lambda
 from ..errors import IaaError
+from ..models.factory import build_model
 from ..models.mtrl import task_correlation
 from ..synth.ava import generate_synth_ava
-from .runner import training_subset
+from .runner import training_subset, with_seeds
 
 #: Table I's λ settings: numbers, "k/M", or "early" (λ = ``early_stop_lam`` until the semantic loss
 #: plateaus, then 0).
@@ -74,6 +75,18 @@ class KaoSettings:
     **Choice:** Table I's "early stopping" column trains with λ = ``early_stop_lam`` (1, the
     column next to it) until the training semantic loss has not improved by ``early_stop_min_delta``
     (relative) for ``early_stop_patience`` epochs, then with λ = 0 (the paper states no criterion).
+
+    ``stem``: the networks train above this frozen ImageNet stem (:mod:`iaalib.models.stems`;
+    the profile's ``stem``, shared with the SAF chapters) on its cached activations of the whole
+    image resized to ``stem_size``²; None trains end to end on pixels, as the paper does.
+    ``monitor_test`` records the test metrics after every epoch (the chapters' learning curves).
+
+    **Choice:** with ``equal_steps`` a run on a δ > 0 training set, which is smaller, trains for
+    ``epochs`` × n(δ = 0) / n(δ) epochs (rounded), i.e. about as many optimiser steps as the δ = 0
+    runs; otherwise the same number of epochs. The paper gives neither; with equal epochs a small
+    demo δ = 1 net sees too few steps to learn its tags. ``seeds``: the training seeds (the
+    profile's); ``other_delta_seeds``: how many of them the δ ≠ 0 rows use (None: all; the demo
+    trains them once, so their claims are "inconclusive", see :data:`iaalib.studies.claims.MIN_SEEDS`).
     """
     epochs: int = 10
     batch_size: int = 32
@@ -87,6 +100,8 @@ class KaoSettings:
     optimizer: str = "sgd"
     lr: float = 0.01
     weight_decay: float = 5e-4
+    schedule: str = "constant"
+    step_size: int = 10
     seed: int = 0
     device: str = "auto"
     num_threads: int | None = None
@@ -101,6 +116,12 @@ class KaoSettings:
     early_stop_min_delta: float = 0.01
     mtrl_update_every: int = 1
     mtrl_update_unit: str = "epoch"
+    stem: str | None = None
+    stem_size: int = 112
+    monitor_test: bool = False
+    equal_steps: bool = False
+    seeds: tuple[int, ...] = (0,)
+    other_delta_seeds: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "KaoSettings":
@@ -108,10 +129,13 @@ class KaoSettings:
         the others come from :func:`iaalib.studies.runner.with_seeds`; ``num_workers``:
         ``kao_loader_workers``); fields the profile lacks keep their defaults."""
         names = {f.name: f"kao_{f.name}" for f in dataclasses.fields(cls)}
-        names.update(num_workers="kao_loader_workers")
+        names.update(num_workers="kao_loader_workers", stem="stem", stem_size="stem_size",
+                     monitor_test="monitor_test")
         values = {f: settings[k] for f, k in names.items() if k in settings and f != "seed"}
+        values["stem"] = values.get("stem") or None
         if settings.get("seeds"):
-            values["seed"] = int(settings["seeds"][0])
+            values["seeds"] = tuple(int(x) for x in settings["seeds"])
+            values["seed"] = values["seeds"][0]
         return cls(**values)
 
 
@@ -124,6 +148,7 @@ class KaoData:
     tag_columns: tuple[str, ...]          # tag_<id>, ascending id (= the order of W_s and Ω)
     tag_names: tuple[str, ...]            # lower case, as in Fig. 9
     summary: Mapping[str, Any] = field(default_factory=dict)
+    train_rows: Mapping[float, int] = field(default_factory=dict)  # δ → training images
 
     @property
     def num_tags(self) -> int:
@@ -165,8 +190,9 @@ def kao_data(profile: str, image_dir: str | os.PathLike | None, *, deltas: Itera
     missing = [c for c in columns if c not in header]
     if missing:
         raise IaaError(f"{train[0.0]}: summary.json lists tags {missing} that the manifest lacks")
+    rows = {d: len(pd.read_csv(path, usecols=["image_id"])) for d, path in train.items()}
     return KaoData(Path(image_dir), train, folder0 / "test.csv", columns,
-                   tuple((n or f"tag {t}").lower() for t, n in zip(kept, names)), summary)
+                   tuple((n or f"tag {t}").lower() for t, n in zip(kept, names)), summary, rows)
 
 
 # ---------------------------------------------------------------------------------- configs
@@ -194,16 +220,21 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
                 image_dir: str | os.PathLike, family: str = "mtcnn1", lam: float | str = "1/M",
                 backbone: str | None = None, mtrl: bool = False, early_stop: bool = False,
                 init_from: str | os.PathLike | None = None, seed: int | None = None,
-                epochs: int | None = None, name: str | None = None) -> ExperimentConfig:
+                epochs: int | None = None, steps_factor: float = 1.0,
+                name: str | None = None) -> ExperimentConfig:
     """The one place a Kao run's config is made (see the module docstring).
 
     ``family``: a Kao network (``mtcnn1`` … ``mtcnn_enhanced``) or ``mtcnn_finetune`` with
     ``backbone`` (width 1, ``settings.finetune_weights``). ``lam``: a number or "k/M" (Eq. 7);
     ``early_stop``: Table I's semantic early stopping. ``mtrl``: the MTRLCNN (Eq. 11).
-    ``init_from``: a run directory to start from (Table V).
+    ``init_from``: a run directory to start from (Table V). ``steps_factor`` scales the epochs and
+    the step schedule (:func:`delta_steps_factor`).
     """
     s = settings
-    model: dict[str, Any] = {"family": family, "dropout": s.dropout}
+    epochs = int(epochs if epochs is not None else s.epochs)
+    if steps_factor != 1.0:
+        epochs = max(1, round(epochs * steps_factor))
+    model: dict[str, Any] = {"family": family, "dropout": s.dropout, "stem": s.stem}
     if family == "mtcnn_finetune":
         if not backbone:
             raise ValueError("family 'mtcnn_finetune' needs a backbone")
@@ -233,13 +264,16 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "name": name or "kao",
         "data": {"train": os.fspath(train), "test": os.fspath(test),
                  "image_dir": os.fspath(image_dir), "transform": "kao", "resize": s.resize,
-                 "crop": s.crop, "num_workers": s.num_workers},
+                 "crop": s.crop, "num_workers": s.num_workers, "stem_size": s.stem_size},
         "model": model,
         "loss": loss,
-        "optim": {"name": s.optimizer, "lr": s.lr, "weight_decay": s.weight_decay},
-        "epochs": int(epochs if epochs is not None else s.epochs),
+        "optim": {"name": s.optimizer, "lr": s.lr, "weight_decay": s.weight_decay,
+                  "schedule": s.schedule,
+                  "step_size": max(1, round(s.step_size * steps_factor))},
+        "epochs": epochs,
         "batch_size": s.batch_size, "seed": int(s.seed if seed is None else seed),
         "device": s.device, "num_threads": s.num_threads, "quiet": True,
+        "monitor_test": bool(s.monitor_test),
     })
 
 
@@ -256,7 +290,31 @@ def trunk_config(settings: KaoSettings, data: KaoData, *, family: str = "mtcnn1"
     name = f"kao-{net}-d{float(delta):g}-lam{lam_part}-s{settings.seed if seed is None else seed}"
     return base_config(settings, train=_train(data, delta), test=data.test, image_dir=data.image_dir,
                        family=family, lam=settings.early_stop_lam if early else lam,
-                       mtrl=mtrl, early_stop=early, seed=seed, name=name)
+                       mtrl=mtrl, early_stop=early, seed=seed, name=name,
+                       steps_factor=delta_steps_factor(settings, data, delta))
+
+
+def delta_steps_factor(settings: KaoSettings, data: KaoData, delta: float) -> float:
+    """How many times longer a trunk run on the δ training set trains than a δ = 0 run
+    (``settings.equal_steps``: n(δ = 0) / n(δ), so that every δ takes about as many optimiser
+    steps; otherwise 1; see :class:`KaoSettings`). Epochs and the step schedule's ``step_size``
+    are scaled by it."""
+    n0, n = data.train_rows.get(0.0), data.train_rows.get(float(delta))
+    if not settings.equal_steps or float(delta) == 0 or not n0 or not n:
+        return 1.0
+    return n0 / n
+
+
+def seeded(grid: Mapping[tuple[str, str], ExperimentConfig], settings: KaoSettings
+           ) -> dict[tuple[tuple[str, str], int], ExperimentConfig]:
+    """A Kao grid once per training seed (:func:`iaalib.studies.runner.with_seeds`): rows
+    ``"delta=0"`` (and rows that name no δ) with every seed of ``settings.seeds``, other δ rows
+    with the first ``settings.other_delta_seeds`` of them."""
+    zero = {k: c for k, c in grid.items() if not str(k[0]).startswith("delta=")
+            or k[0] == delta_label(0)}
+    other = {k: c for k, c in grid.items() if k not in zero}
+    few = settings.seeds[:settings.other_delta_seeds] if settings.other_delta_seeds else settings.seeds
+    return {**with_seeds(zero, settings.seeds), **with_seeds(other, few)}
 
 
 def finetune_config(settings: KaoSettings, data: KaoData, *, backbone: str, delta: float = 0,
@@ -364,6 +422,21 @@ def table5_configs(settings: KaoSettings, target: TargetData, *, stcnn_source: s
                                                      name=f"kao-target-stcnn-ft-s{s}", seed=s),
             ("delta=0", "MTCNN #1 FT"): transfer_config(settings, target, init_from=mtcnn_source,
                                                         name=f"kao-target-mtcnn1-ft-s{s}", seed=s)}
+
+
+def sharing_table(settings: KaoSettings, data: KaoData,
+                  architectures: Iterable[str] = tuple(ARCHITECTURES)) -> pd.DataFrame:
+    """Table II's networks as this profile builds them: the trained parameters both tasks share
+    (:meth:`iaalib.models.mtcnn.MTCNN.shared_parameters`) and in total. Above a frozen stem the
+    layers the stem replaces are not trained: at stride 16, MTCNN #3's shared conv1–2 are the
+    stem, so its tasks share no trained layer."""
+    rows = {}
+    for a in architectures:
+        model = build_model(trunk_config(settings, data, family=a).model, num_tags=data.num_tags)
+        rows[ARCHITECTURES[a]] = {
+            "shared by both tasks": model.shared_parameters(),
+            "trained in total": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def backbone_label(backbone: str) -> str:

@@ -18,6 +18,7 @@ Executors: ``"local"`` trains ``workers`` runs at a time in spawned processes (1
 """
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import contextlib
 import io
@@ -37,6 +38,7 @@ import pandas as pd
 from .._io import atomic_write
 from ..data.manifests import read_manifest
 from ..engine.config import ExperimentConfig
+from ..engine.loaders import stem_activations
 from ..engine.runrecord import Run
 from ..errors import IaaError, TrainingDivergedError
 
@@ -90,6 +92,8 @@ def run_grid(configs: Mapping[Hashable, ExperimentConfig], *, workers: int = 1,
     for cfg in unique.values():
         if cfg not in todo:
             say(f"{cfg.name:<44} reused               {default_run_dir(cfg).name}")
+    if executor == "local":
+        _warm_stem_caches(todo)
     if executor == "local" and (workers <= 1 or len(todo) <= 1):
         outcomes = ((cfg, train_one(cfg.to_dict())) for cfg in todo)
     elif executor == "local":
@@ -107,6 +111,14 @@ def run_grid(configs: Mapping[Hashable, ExperimentConfig], *, workers: int = 1,
     return {key: runs[cfg.config_hash()] for key, cfg in configs.items()}
 
 
+def _warm_stem_caches(todo: Sequence[ExperimentConfig]) -> None:
+    """Build the activation caches the runs need here, with all of this process's threads,
+    before workers (one thread each) would wait for one of them to build it."""
+    for stem, image_dir, size in dict.fromkeys((c.model.stem, c.data.image_dir, c.data.stem_size)
+                                               for c in todo if c.model.stem):
+        stem_activations(stem, image_dir, size)
+
+
 def train_one(cfg_dict: dict) -> tuple[str, float, str]:
     """Train one config (here or in a worker): ``(status, seconds, message)``; status is
     "finished", "diverged" (message: the reason) or "failed" (message: the error)."""
@@ -122,12 +134,36 @@ def train_one(cfg_dict: dict) -> tuple[str, float, str]:
     return "finished", time.perf_counter() - t0, ""
 
 
+_POOL: dict[int, cf.ProcessPoolExecutor] = {}
+
+
+def _worker_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """One pool of ``workers`` spawned processes per process, kept between grids, so that a
+    chapter's grids pay the workers' start-up (importing torch, loading cached activations) once.
+    **Choice:** spawned, not forked: a forked worker would inherit this process's torch threads."""
+    pool = _POOL.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        pool = _POOL[workers] = cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return pool
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    for pool in _POOL.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+    _POOL.clear()
+
+
 def _process_pool(todo: Sequence[ExperimentConfig], workers: int):
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-        futures = {pool.submit(train_one, cfg.to_dict()): cfg for cfg in todo}
+    pool = _worker_pool(workers)
+    futures = {pool.submit(train_one, cfg.to_dict()): cfg for cfg in todo}
+    try:
         for fut in cf.as_completed(futures):
             yield futures[fut], fut.result()
+    finally:
+        for fut in futures:
+            fut.cancel()
 
 
 def _submitit(todo: Sequence[ExperimentConfig], executor: str, slurm: dict[str, Any]):
@@ -143,6 +179,24 @@ def _submitit(todo: Sequence[ExperimentConfig], executor: str, slurm: dict[str, 
     jobs = [(cfg, ex.submit(train_one, cfg.to_dict())) for cfg in todo]
     for cfg, job in jobs:
         yield cfg, job.result()
+
+
+def describe(cfg: ExperimentConfig) -> str:
+    """A run's training setup in one line (for a chapter's opening printout)."""
+    d, m, o = cfg.data, cfg.model, cfg.optim
+    if m.stem:
+        seen = f"above the frozen stem {m.stem} (whole image at {d.stem_size}², cached)"
+    elif d.transform == "kao":
+        seen = f"{d.crop}² crops of {d.resize}² images"
+    else:
+        seen = f"short edge {d.short_edge}, aspect kept"
+    net = m.family + (f" ({m.backbone}, {m.weights or 'random'} weights)" if m.backbone else
+                      f" at width ×{m.width_mult:g}") + (f", P = {m.group_size}" if m.group_size
+                                                          else "")
+    schedule = o.schedule + (f" (×{o.gamma:g} every {o.step_size} epochs)" if o.schedule == "step"
+                             else "")
+    return (f"{net}, {seen}; {cfg.epochs} epoch(s), batch {cfg.batch_size}, {o.name} lr {o.lr:g}, "
+            f"{schedule} schedule, weight decay {o.weight_decay:g}; config {cfg.config_hash()[:10]}")
 
 
 # ============================================================================ tables
@@ -233,15 +287,63 @@ def seed_table(runs: Mapping[tuple[Hashable, int], Run], metric: str) -> pd.Data
 
 
 def learning_curves(runs: Mapping[Hashable, Run], column: str) -> pd.DataFrame:
-    """Epoch × run (``arm_label`` of the key, with the seed) of a ``history.jsonl`` column."""
+    """Epoch × run of a ``history.jsonl`` column (e.g. ``test_srcc_mean`` of runs trained with
+    ``monitor_test``); columns are ``arm_label(key)`` and, for seeded grids, ``" (seed s)"``."""
     out = {}
     for key, run in runs.items():
-        label = arm_label(key[0]) + f" (seed {key[1]})" if isinstance(key, tuple) and len(key) == 2 \
-            and isinstance(key[1], int) else arm_label(key)
+        seeded = isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], int)
+        label = f"{arm_label(key[0])} (seed {key[1]})" if seeded else arm_label(key)
         hist = pd.DataFrame(run.history)
         if column in hist:
             out[label] = hist.set_index("epoch")[column]
     return pd.DataFrame(out)
+
+
+def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: int = 2
+              ) -> pd.DataFrame:
+    """Has each arm's test metric levelled off? Per arm of a seeded grid: the final value (mean
+    over seeds), ``move`` = how much the seed-mean curve moves over the last ``last`` epochs
+    (max − min), ``seed_sd`` = the SD over seeds of the final value, and ``levelled`` = move <
+    seed_sd (the last epochs change it by less than the run-to-run variation).
+
+    **Choice:** ``last = 2`` (the change made by the final epoch): the demo's schedules cut the
+    learning rate for their last epochs, and the question is whether more of them would change a
+    result by more than another seed would."""
+    rows = {}
+    for key, group in by_key(runs).items():
+        curves = [pd.DataFrame(r.history).set_index("epoch")[column] for r in group
+                  if r.status == "finished" and column in pd.DataFrame(r.history)]
+        if not curves:
+            continue
+        mean = pd.concat(curves, axis=1).mean(axis=1)
+        finals = [float(c.iloc[-1]) for c in curves]
+        tail = mean.iloc[-last:]
+        sd = float(np.std(finals, ddof=1)) if len(finals) > 1 else np.nan
+        move = float(tail.max() - tail.min())
+        rows[arm_label(key)] = {"final": float(mean.iloc[-1]), "move": move, "seed_sd": sd,
+                                "levelled": bool(move < sd) if np.isfinite(sd) else None,
+                                "epochs": int(len(mean))}
+    out = pd.DataFrame.from_dict(rows, orient="index",
+                                 columns=["final", "move", "seed_sd", "levelled", "epochs"])
+    out.attrs["last"] = int(last)
+    return out
+
+
+def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
+    """:func:`levelling` in one sentence (generated): how many arms levelled off, and the others
+    with their move and seed SD."""
+    known = table[table["levelled"].notna()] if len(table) else table
+    if known.empty:
+        return f"No arm has several seeds with a per-epoch {metric}, so levelling is not assessed."
+    late = known[~known["levelled"].astype(bool)]
+    last = min(int(table.attrs.get("last", 3)), int(known["epochs"].min()))
+    head = (f"{len(known) - len(late)} of {len(known)} arms have levelled off: over the last "
+            f"{last} epochs the seed-mean {metric} moves by less than its SD over seeds.")
+    if late.empty:
+        return head
+    items = "; ".join(f"{name} (moves {r.move:.3f}, seed SD {r.seed_sd:.3f})"
+                      for name, r in late.iterrows())
+    return f"{head} Still moving: {items}."
 
 
 # ============================================================================ data

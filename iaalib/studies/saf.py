@@ -17,6 +17,7 @@ import inspect
 import os
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,8 @@ from ..datasets import manifest_dir
 from ..engine.config import ExperimentConfig
 from ..engine.device import select_device
 from ..engine.evaluate import evaluate_tid, predict
-from ..engine.loaders import build_batch_sampler, build_dataset, make_loader
+from ..data.images import load_image
+from ..engine.loaders import build_batch_sampler, build_dataset, make_loader, stem_transform
 from ..engine.runrecord import Run
 from ..errors import IaaError
 from ..gradcam import MeanScoreTarget, denormalise, mean_score_cam
@@ -64,11 +66,12 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
                 width_mult: float = 1.0, group_size: int = 32, weights: str | None = "imagenet",
                 optimizer: str = "sgd", lr: float = 0.001, momentum: float = 0.9,
                 weight_decay: float = 5e-4, schedule: str = "constant",
-                alpha: float = SAF_ALPHA, beta: float = SAF_BETA, activation: str = "l1",
+                step_size: int = 10, alpha: float = SAF_ALPHA, beta: float = SAF_BETA, activation: str = "l1",
                 regressor_hidden: int | None = None, batch_norm: bool = False,
                 seed: int = 0, device: str = "auto",
                 num_threads: int | None = None, num_workers: int = 0,
-                eval_batch_size: int | None = None) -> ExperimentConfig:
+                eval_batch_size: int | None = None, stem: str | None = None,
+                stem_size: int = 112, monitor_test: bool = False) -> ExperimentConfig:
     """The complete SAF model ("Our Proposal") on the standard split; every SAF/NIMA run derives
     from it, so runs asked for by several chapters hash identically.
 
@@ -79,22 +82,27 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
     maps per group (c = 320), α = β = 0.1 (``iaalib.losses``). The demo profile trains narrow
     encoders from scratch (``width_mult``, ``weights=None``) on small images, with batch norm
     (``batch_norm=True``, torchvision's ``vgg16_bn`` layout) so that they learn in two epochs;
-    NIMA then gets the same encoder.
+    NIMA then gets the same encoder. ``stem``: both train above a frozen ImageNet stem on its
+    cached activations (:mod:`iaalib.models.stems`, the whole image resized to ``stem_size``²);
+    ``monitor_test`` records the test metrics after every epoch (learning curves).
     """
     d = {
         "name": "saf",
         "data": {"train": os.fspath(train), "val": os.fspath(val) if val else None,
                  "test": os.fspath(test), "image_dir": os.fspath(image_dir), "transform": "saf",
-                 "short_edge": int(short_edge), "num_workers": int(num_workers)},
+                 "short_edge": int(short_edge), "num_workers": int(num_workers),
+                 "stem_size": int(stem_size)},
         "model": {"family": "saf", "width_mult": float(width_mult), "group_size": int(group_size),
                   "weights": weights or None, "split_regressor": True, "fusion": "gap",
                   "decoder": True, "fc_dim": regressor_hidden,
-                  "options": {"batch_norm": True} if batch_norm else {}},
+                  "options": {"batch_norm": True} if batch_norm else {}, "stem": stem or None},
         "loss": {"alpha": float(alpha), "beta": float(beta), "activation": activation},
         "optim": {"name": optimizer, "lr": float(lr), "momentum": float(momentum),
-                  "weight_decay": float(weight_decay), "schedule": schedule},
+                  "weight_decay": float(weight_decay), "schedule": schedule,
+                  "step_size": int(step_size)},
         "epochs": int(epochs), "batch_size": int(batch_size), "eval_batch_size": eval_batch_size,
         "seed": int(seed), "device": device, "num_threads": num_threads, "quiet": True,
+        "monitor_test": bool(monitor_test),
     }
     return saf_config(ExperimentConfig.from_dict(d))  # named like the full model's run
 
@@ -208,7 +216,8 @@ def book_config(profile: str, image_dir: str | os.PathLike, *, manifest_root: st
 
 
 #: base_config arguments read from a profile under another name than ``saf_<argument>``.
-_PROFILE_NAMES = {"num_workers": "saf_loader_workers"}
+_PROFILE_NAMES = {"num_workers": "saf_loader_workers", "stem": "stem", "stem_size": "stem_size",
+                  "monitor_test": "monitor_test"}
 
 
 def profile_config(settings: Settings, image_dir: str | os.PathLike) -> ExperimentConfig:
@@ -405,27 +414,32 @@ def gradcam_examples(runs: Mapping[str, Run], image_ids: Sequence[int], *,
 
     Returns ``(images [H, W, 3] in [0, 1], {label: [H, W] maps}, scores)`` where ``scores`` has
     the ground-truth mean and each model's predicted mean per image. Images go through each run's
-    evaluation transform (the whole image, aspect kept).
+    evaluation transform (the whole image, aspect kept); a network above a frozen stem gets the
+    stem's input (the whole image, square) and is composed with its stem, so the maps are on pixels.
     """
-
-
     first = next(iter(runs.values()))
-    ds = build_dataset(first.config, manifest or first.config.data.test, train=False)
+    cfg = first.config
+    ds = build_dataset(cfg, manifest or cfg.data.test, train=False)
     index_of = {int(i): k for k, i in enumerate(ds.image_ids)}
     missing = [i for i in image_ids if int(i) not in index_of]
     if missing:
-        raise IaaError(f"image ids {missing} are not in {manifest or first.config.data.test}")
+        raise IaaError(f"image ids {missing} are not in {manifest or cfg.data.test}")
     samples = [ds[index_of[int(i)]] for i in image_ids]
     if any(s is None for s in samples):
         bad = [i for i, s in zip(image_ids, samples) if s is None]
         raise IaaError(f"images {bad} could not be read (see the log)")
-    tensors = [s["image"] for s in samples]
+    if cfg.model.stem:  # pixels, not the cached activations
+        transform = stem_transform(cfg.data)
+        tensors = [transform(load_image(Path(cfg.data.image_dir) / f"{int(i)}.jpg",
+                                        short_edge=cfg.data.stem_size)) for i in image_ids]
+    else:
+        tensors = [s["image"] for s in samples]
     scores = pd.DataFrame({"image_id": list(image_ids),
                            "ground truth": [float(s["mean"]) for s in samples]})
     maps: dict[str, list[np.ndarray]] = {}
     target = MeanScoreTarget()
     for label, run in runs.items():
-        model = run.load_model()
+        model = run.load_model(pixels=True)
         maps[label] = mean_score_cam(model, tensors)
         with torch.no_grad():
             scores[label] = [float(target(model(x.unsqueeze(0))["dist_logits"])[0])

@@ -1,0 +1,123 @@
+"""Do the demo's networks learn? The key runs of both papers under a profile, through the library.
+
+    python -m benchmarks.bench_demo_models [--profile demo] [--set NAME=VALUE ...] [--seeds 0 1 2]
+                                           [--report FILE] [--home DIR]
+
+Builds the profile's data as the book does (SynthAVA; notebook 01's manifests via
+``iaa book --only 01``), then trains, with every seed, the runs the issue's targets are about —
+Kao's MTCNN #1 at λ = 0, 1/M and 1 (δ = 0) and SAF and NIMA — with the chapters' own config builders
+(``studies.kao.trunk_config``, ``studies.saf.profile_config``) and ``--set`` overrides of profile
+settings, and reports, per run family: the test metrics (mean ± SD over seeds), the targets
+(tag mAP ≥ 0.50 for λ > 0 and ≥ 0.70 at λ = 1; SRCC of p(high) ≥ 0.45 and accuracy above the
+majority rate at δ = 0; SAF/NIMA SRCC of the mean ≥ 0.55, goal 0.65), whether the test metric has
+levelled off (the last 3 epochs move the seed mean by less than the seed SD) and seconds per run.
+Writes ``benchmarks/results/demo_models_<profile>.json``. Not a test: numbers, not assertions.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine_info, write_report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGETS = {"tag_map_lambda_pos": 0.50, "tag_map_lambda_1": 0.70, "srcc_p_high_delta0": 0.45,
+           "srcc_mean_saf_nima": 0.55, "srcc_mean_goal": 0.65}
+
+
+def _summary(runs: list, metric: str) -> dict:
+    values = [r.metrics.get(metric) for r in runs if r.status == "finished"]
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return {"mean": None, "sd": None, "values": []}
+    return {"mean": round(float(np.mean(values)), 4),
+            "sd": round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None,
+            "values": [round(v, 4) for v in values]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a profile setting (YAML value), as iaa book -p")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the profile's")
+    p.add_argument("--only", nargs="+", default=["kao", "saf"], choices=["kao", "saf"])
+    p.add_argument("--home", help="IAA_HOME to use (default: the current one)")
+    p.add_argument("--report", help="JSON report (default: results/demo_models_<profile>.json)")
+    args = p.parse_args(argv)
+    if args.home:
+        os.environ["IAA_HOME"] = str(Path(args.home).resolve())
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+
+    from iaalib import datasets, profiles
+    from iaalib.studies import kao, runner, saf
+
+    prof = profiles.load_profile(args.profile)
+    common = prof.settings("01_dataset", overrides)
+    datasets.ensure_profile_data(common)
+    if not (datasets.manifest_dir(args.profile, "standard") / "test.csv").is_file():
+        sets = [a for k, v in overrides.items() for a in ("-p", k, yaml.safe_dump(v).strip()
+                                                          .removesuffix("...").strip())]
+        r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", args.profile,
+                            "--only", "01", "--no-html", *sets, "--out", str(Path(os.environ.get(
+                                "IAA_HOME", ROOT / ".iaa")) / "bench-build")], cwd=ROOT)
+        if r.returncode:
+            return r.returncode
+    seeds = args.seeds or list(prof.settings(None, overrides)["seeds"])
+    report: dict = {"benchmark": "demo_models", "profile": args.profile, "overrides": overrides,
+                    "seeds": seeds, "targets": TARGETS, "families": {}}
+    t_all = time.perf_counter()
+
+    def record(name: str, seeded: dict, metrics: list[str], curve: str) -> None:
+        t0 = time.perf_counter()
+        runs = runner.run_grid(seeded, echo=None)
+        seconds = time.perf_counter() - t0
+        group = [runs[k] for k in seeded]
+        entry = {m: _summary(group, m) for m in metrics}
+        entry["seconds_per_run"] = round(seconds / max(1, len(group)), 2)
+        entry["levelling"] = runner.levelling(runs, curve).round(4).to_dict(orient="records")
+        entry["curve"] = runner.learning_curves(runs, curve).round(4).to_dict(orient="list")
+        report["families"][name] = entry
+        print(f"{name:<24} " + "  ".join(f"{m}={entry[m]['mean']}±{entry[m]['sd']}"
+                                         for m in metrics) + f"  {entry['seconds_per_run']} s/run")
+
+    if "kao" in args.only:
+        s = prof.settings("02_kao_mtcnn", overrides)
+        data = kao.kao_data(args.profile, datasets.profile_dataset(s).image_dir, deltas=[0, 1])
+        settings = kao.KaoSettings.from_settings(s)
+        test = data.test
+        import pandas as pd
+        share = float(pd.read_csv(test)["label"].mean())
+        report["majority_rate"] = round(max(share, 1 - share), 4)
+        for lam, delta in ((0, 0), ("1/M", 0), (1, 0), ("1/M", 1)):
+            cfg = kao.trunk_config(settings, data, lam=lam, delta=delta)
+            record(f"kao mtcnn1 lam={lam} delta={delta}", runner.with_seeds({0: cfg}, seeds),
+                   ["acc", "srcc_p_high", "semantic_ap"], "test_srcc_p_high")
+    if "saf" in args.only:
+        s = prof.settings("05_saf_model", overrides)
+        base = saf.profile_config(s, datasets.profile_dataset(s).image_dir)
+        for name, cfg in (("saf full", saf.saf_config(base)),
+                          ("nima", saf.nima_config(base, dropout=s["saf_nima_dropout"]))):
+            record(name, runner.with_seeds({0: cfg}, seeds), ["srcc_mean", "plcc_mean", "acc"],
+                   "test_srcc_mean")
+    report["total_seconds"] = round(time.perf_counter() - t_all, 1)
+    report["machine"] = machine_info()
+    write_report(Path(args.report) if args.report else RESULTS / f"demo_models_{args.profile}.json",
+                 report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Are the book's verdicts stable? Two builds' claims.json compared claim by claim.
+
+    python benchmarks/bench_stability.py A/claims.json B/claims.json [--labels A B] [--report FILE]
+
+For example the demo book built with `synth_seed` 0 and 1 (another SynthAVA, so other images,
+splits and runs), or on two machines. Per claim: both verdicts, whether they agree, and whether
+each build's difference lies inside the other build's 95% interval. The issue's target: every
+verdict the same, every difference inside the other's interval. Writes
+``benchmarks/results/stability_demo.json`` by default. Not a test: numbers, not assertions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine_info, write_report  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _key(c: dict) -> tuple[str, str, str]:
+    return c["paper"], c["source"], c["claim"]
+
+
+def compare(a: list[dict], b: list[dict]) -> list[dict]:
+    """One row per claim run in both builds."""
+    by_b = {_key(c): c for c in b}
+    rows = []
+    for ca in a:
+        cb = by_b.get(_key(ca))
+        if cb is None or "not run" in (ca["verdict"], cb["verdict"]):
+            continue
+        rows.append({
+            "paper": ca["paper"], "source": ca["source"], "claim": ca["claim"],
+            "metric": ca["metric"],
+            "a": {k: ca[k] for k in ("difference", "ci_low", "ci_high", "n_seeds", "verdict")},
+            "b": {k: cb[k] for k in ("difference", "ci_low", "ci_high", "n_seeds", "verdict")},
+            "same_verdict": ca["verdict"] == cb["verdict"],
+            "a_inside_b": cb["ci_low"] <= ca["difference"] <= cb["ci_high"],
+            "b_inside_a": ca["ci_low"] <= cb["difference"] <= ca["ci_high"],
+        })
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--labels", nargs=2, default=["a", "b"])
+    p.add_argument("--report", default=str(RESULTS / "stability_demo.json"))
+    args = p.parse_args(argv)
+    a = json.loads(Path(args.a).read_text())
+    b = json.loads(Path(args.b).read_text())
+    rows = compare(a, b)
+    n = len(rows)
+    summary = {
+        "claims_compared": n,
+        "same_verdict": sum(r["same_verdict"] for r in rows),
+        "a_difference_inside_b_interval": sum(r["a_inside_b"] for r in rows),
+        "b_difference_inside_a_interval": sum(r["b_inside_a"] for r in rows),
+        "verdicts_a": {v: sum(r["a"]["verdict"] == v for r in rows)
+                       for v in ("reproduced", "contradicted", "inconclusive")},
+        "verdicts_b": {v: sum(r["b"]["verdict"] == v for r in rows)
+                       for v in ("reproduced", "contradicted", "inconclusive")},
+    }
+    for r in rows:
+        flag = "" if r["same_verdict"] and r["a_inside_b"] and r["b_inside_a"] else "  <--"
+        print(f"{r['source'][:12]:<12} {r['claim'][:56]:<56} {r['a']['verdict'][:6]:>6} "
+              f"{r['b']['verdict'][:6]:>6}  {r['a']['difference']:+.3f} {r['b']['difference']:+.3f}"
+              f"{flag}")
+    print(json.dumps(summary, indent=1))
+    write_report(Path(args.report), {"benchmark": "stability", "labels": args.labels,
+                                     "files": [args.a, args.b], "summary": summary,
+                                     "claims": rows, "machine": machine_info()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Frozen-stem activations, computed once per image folder and cached on disk (the demo's stem).
+
+Training above a frozen ImageNet stem (:mod:`iaalib.models.stems`) repeats the same forward pass
+through the stem in every epoch of every run. :func:`load_activations` computes it once for every
+image of a folder — the image and its horizontal mirror, so training can still flip — and stores
+``[2, N, C, h, w]`` float32 under ``IAA_HOME/cache/activations/<key>/``; runs and chapters reuse it.
+
+**Keying.** The key is the sha256 of the image contents (every file's sha256, by id), the stem's
+identity (its name, cut and weight file's sha256: ``stem_id``), the input transform (the whole
+image resized to ``size``×``size``) and the cache format: a changed image, stem or transform gives
+another key, so a stale cache is never read. A cache whose files are missing, partial or corrupt
+(its sha256 does not match ``meta.json``) is rebuilt with a warning. Images that cannot be decoded
+are left out of the cache, logged and counted; their manifest rows are skipped like unreadable
+images (:class:`ActivationDataset` returns None).
+
+This module does not know which network the stem is: it takes the stem as a callable and its
+identity as a string (the engine builds both).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: parallel runs may then build the same cache twice
+    fcntl = None
+
+from .._io import atomic_write, read_json, sha256_file, write_json
+from ..errors import BadImageError, DataFormatError, IaaError
+from ..paths import iaa_home
+from .images import AvaImageDataset, augmentation_seed, kao_transform, load_image
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 2  # 2: computed in channels-last memory format
+#: A folder larger than this is not cached (the cache is for the demo's small datasets; the ava
+#: profile trains end to end and needs none).
+MAX_IMAGES = 50_000
+#: More manifest images than this share missing from the cache is a wrong folder, not bad images.
+MAX_MISSING = 0.05
+_LOADED: dict[str, "Activations"] = {}
+
+
+class Activations:
+    """The cached activations of one image folder: ``values`` [2, N, C, h, w] (0: the image,
+    1: its mirror), ``ids`` (image ids, one per row) and ``key``."""
+
+    def __init__(self, values: torch.Tensor, ids: np.ndarray, key: str, skipped: dict[str, int],
+                 image_dir: str = "", unreadable: Sequence[int] = (), seconds: float | None = None):
+        self.values, self.ids, self.key, self.skipped = values, ids, key, skipped
+        self.image_dir, self.seconds = image_dir, seconds  # seconds: how long the build took
+        self.unreadable = frozenset(int(i) for i in unreadable)  # ids left out: not decodable
+        self.row = {int(i): k for k, i in enumerate(ids)}
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape[2:])
+
+
+def folder_ids(image_dir: str | os.PathLike, ext: str = ".jpg") -> np.ndarray:
+    """The integer ids of the ``<id><ext>`` files of a folder, ascending."""
+    folder = Path(image_dir)
+    if not folder.is_dir():
+        raise IaaError(f"{folder}: image folder not found")
+    ids = sorted(int(p.stem) for p in folder.glob(f"*{ext}") if p.stem.isdigit())
+    return np.asarray(ids, dtype=np.int64)
+
+
+def image_digest(image_dir: str | os.PathLike, ids: np.ndarray, ext: str = ".jpg") -> str:
+    """sha256 over ``id:sha256(file)`` of every image, in id order (the images' content)."""
+    h = hashlib.sha256()
+    for i in ids:
+        h.update(f"{int(i)}:{sha256_file(Path(image_dir) / f'{int(i)}{ext}')}\n".encode())
+    return h.hexdigest()
+
+
+def cache_key(image_dir: str | os.PathLike, stem_id: str, size: int, ext: str = ".jpg") -> str:
+    """The key of a folder's activations (module docstring)."""
+    ids = folder_ids(image_dir, ext)
+    blob = json.dumps({"version": CACHE_VERSION, "stem": stem_id, "size": int(size),
+                       "transform": "resize-square", "images": image_digest(image_dir, ids, ext)},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def load_activations(image_dir: str | os.PathLike, *, stem: Callable[[], torch.nn.Module],
+                     stem_id: str, size: int, cache_root: str | os.PathLike | None = None,
+                     batch_size: int = 64, ext: str = ".jpg") -> Activations:
+    """The activations of every image of ``image_dir`` through the stem ``stem()`` builds (called
+    only when they must be computed), from the cache when it holds them (module docstring)."""
+    ids = folder_ids(image_dir, ext)
+    if len(ids) > MAX_IMAGES:
+        raise IaaError(f"{image_dir}: {len(ids):,} images; the activation cache is for the demo's "
+                       f"small datasets (at most {MAX_IMAGES:,}): train end to end (stem: '')")
+    key = cache_key(image_dir, stem_id, size, ext)
+    folder = Path(cache_root or iaa_home() / "cache" / "activations") / key[:24]
+    if os.fspath(folder) in _LOADED:  # read once per process
+        return _LOADED[os.fspath(folder)]
+    acts = _read(folder, key, quiet=True)
+    if acts is None:
+        with _exclusive(folder):  # parallel runs: one builds, the others wait and read it
+            acts = _read(folder, key) or _build(folder, key, image_dir, ids, stem(), size,
+                                                batch_size, ext, stem_id)
+    _LOADED[os.fspath(folder)] = acts
+    return acts
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path):
+    """An exclusive lock on ``folder/.lock`` (fcntl; no lock where fcntl is missing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read(folder: Path, key: str, quiet: bool = False) -> Activations | None:
+    meta_file, values_file = folder / "meta.json", folder / "activations.pt"
+    if not meta_file.is_file() and not values_file.exists():
+        return None
+    try:
+        meta = read_json(meta_file)
+        if meta.get("key") != key or meta.get("version") != CACHE_VERSION:
+            raise ValueError("written for another key")
+        if sha256_file(values_file) != meta["sha256"]:
+            raise ValueError("the activations file does not match its sha256")
+        values = torch.load(values_file, map_location="cpu", weights_only=True)
+        if list(values.shape) != meta["shape"]:
+            raise ValueError(f"shape {list(values.shape)}, expected {meta['shape']}")
+    except Exception as e:  # missing meta, partial or corrupt file, another key: rebuild
+        if not quiet:
+            log.warning("activation cache %s is unusable (%s); rebuilding it", folder, e)
+        return None
+    return Activations(values, np.asarray(meta["ids"], dtype=np.int64), key, meta["skipped"],
+                       meta.get("image_dir", ""), meta.get("unreadable", ()), meta.get("seconds"))
+
+
+def _build(folder: Path, key: str, image_dir, ids: np.ndarray, stem: torch.nn.Module, size: int,
+           batch_size: int, ext: str, stem_id: str) -> Activations:
+    t0 = time.perf_counter()
+    transform = kao_transform(False, resize=size, crop=size)
+    stem = stem.eval().to(memory_format=torch.channels_last)  # 1.6x faster on a CPU
+    kept, chunks, skipped, unreadable = [], [], {}, []
+    batch: list[torch.Tensor] = []
+    batch_ids: list[int] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        x = torch.stack(batch).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            chunks.append(torch.stack([stem(x).contiguous(),
+                                       stem(torch.flip(x, dims=[3])).contiguous()]))
+        kept.extend(batch_ids)
+        batch.clear()
+        batch_ids.clear()
+
+    for i in ids:
+        path = Path(image_dir) / f"{int(i)}{ext}"
+        try:
+            batch.append(transform(load_image(path, short_edge=size)))
+            batch_ids.append(int(i))
+        except BadImageError as e:
+            skipped[e.reason] = skipped.get(e.reason, 0) + 1
+            unreadable.append(int(i))
+            log.warning("activation cache: skipping image %s", e)
+        if len(batch) == batch_size:
+            flush()
+    flush()
+    if not kept:
+        raise IaaError(f"{image_dir}: no readable image to cache")
+    values = torch.cat(chunks, dim=1).contiguous()
+    values_file = folder / "activations.pt"
+    with atomic_write(values_file, "wb") as fh:
+        torch.save(values, fh)
+    meta: dict[str, Any] = {"key": key, "version": CACHE_VERSION, "stem": stem_id, "size": size,
+                            "image_dir": os.fspath(image_dir), "ids": kept,
+                            "shape": list(values.shape), "sha256": sha256_file(values_file),
+                            "skipped": skipped, "unreadable": unreadable,
+                            "seconds": round(time.perf_counter() - t0, 3)}
+    write_json(folder / "meta.json", meta)  # last: a cache without meta.json is incomplete
+    log.info("cached stem activations of %d images (%s) in %s (%.1f s)", len(kept),
+             "×".join(map(str, values.shape[2:])), folder, meta["seconds"])
+    return Activations(values, np.asarray(kept, dtype=np.int64), key, skipped, os.fspath(image_dir),
+                       unreadable, meta["seconds"])
+
+
+class ActivationDataset(AvaImageDataset):
+    """A manifest's rows with the cached activations in place of the image: the sample dict of
+    :class:`~iaalib.data.images.AvaImageDataset` with ``"image"`` = [C, h, w] activations.
+
+    ``train`` with ``flip``: each sample is the mirrored image's activations with probability ½, a
+    pure function of (seed, epoch, index) like every augmentation here. Rows whose image is not in
+    the cache (unreadable) return None and are counted in ``skipped``. :meth:`batch` gathers a
+    whole batch at once (the engine's fast path: no per-sample Python work).
+    """
+
+    def __init__(self, manifest, activations: Activations, *, train: bool, flip: bool = True,
+                 seed: int = 0, tag_columns=None):
+        super().__init__(manifest, image_dir=".", transform=None, seed=seed,
+                         tag_columns=tag_columns)
+        self.activations = activations
+        self.train, self.flip = bool(train), bool(flip)
+        rows = np.array([activations.row.get(int(i), -1) for i in self.image_ids], dtype=np.int64)
+        self._rows = torch.from_numpy(rows)
+        absent = rows < 0
+        bad = int(sum(int(i) in activations.unreadable for i in self.image_ids[absent]))
+        missing = int(absent.sum()) - bad
+        if missing > MAX_MISSING * len(rows):
+            raise DataFormatError(self.manifest_path, None,
+                                  f"{missing} of {len(rows)} images are not in the image folder "
+                                  f"{activations.image_dir}: the manifest was written for "
+                                  "another image folder (run notebook 01 with this profile again)")
+        if bad or missing:
+            self.skipped["unreadable"] += bad
+            self.skipped["missing"] += missing
+            log.warning("%d unreadable and %d missing manifest images are not in the activation "
+                        "cache; they are skipped", bad, missing)
+
+    def _views(self, indices: np.ndarray) -> torch.Tensor:
+        if not (self.train and self.flip):
+            return torch.zeros(len(indices), dtype=torch.long)
+        return torch.tensor([augmentation_seed(self.seed, self.epoch, int(i)) % 2 for i in indices],
+                            dtype=torch.long)
+
+    def batch(self, indices) -> dict[str, Any]:
+        """The collated batch of ``indices`` (unreadable rows dropped and counted)."""
+        idx = np.asarray(list(indices), dtype=np.int64)
+        rows = self._rows[idx]
+        ok = rows >= 0
+        idx, rows = idx[ok.numpy()], rows[ok]
+        views = self._views(idx)
+        t = torch.from_numpy(idx)
+        return {"image": self.activations.values[views, rows], "dist": self._dist[t],
+                "label": self._label[t], "tags": self._tags[t],
+                "mean": torch.from_numpy(self._mean[idx]).float(), "index": t,
+                "image_id": torch.from_numpy(self.image_ids[idx]),
+                "n_skipped": int((~ok).sum())}
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        index = int(index)
+        row = int(self._rows[index])
+        if row < 0:
+            return None
+        view = int(self._views(np.array([index]))[0])
+        return {"image": self.activations.values[view, row], "dist": self._dist[index],
+                "label": self._label[index], "tags": self._tags[index],
+                "mean": float(self._mean[index]), "index": index,
+                "image_id": int(self.image_ids[index])}
+
+    def aspect_ratios(self) -> np.ndarray:
+        return np.ones(len(self), dtype=np.float64)   # every activation map has the same shape

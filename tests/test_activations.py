@@ -1,0 +1,158 @@
+"""The frozen stem and its activation cache (iaalib.models.stems, iaalib.data.activations): the stem
+and the rest of the network are the whole EfficientNet-Lite0; the cache is keyed by images, stem and
+transform, never serves a stale entry, rebuilds a corrupt one, and trains the papers' networks."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine_helpers import make_tiny_dataset, tiny_config
+from iaalib.data import activations as A
+from iaalib.data.images import kao_transform, load_image
+from iaalib.engine.trainer import train
+from iaalib.models.backbones import build_backbone
+from iaalib.models.stems import FrozenStem, StemmedModel, StemTop, stem_identity
+
+SPEC = "efficientnet_lite0:8"
+
+
+class CountingStem(torch.nn.Module):
+    """A stand-in stem (mean-pool 4×4, two channels) that counts the batches it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        pooled = torch.nn.functional.avg_pool2d(x, 4)
+        return torch.cat([pooled[:, :1], pooled[:, 1:].mean(1, keepdim=True)], dim=1)
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    return make_tiny_dataset(tmp_path / "d", n=12)
+
+
+def test_stem_and_top_are_the_whole_imagenet_network():
+    full, _ = build_backbone("efficientnet_lite0", weights="imagenet")
+    full.eval()
+    x = torch.randn(2, 3, 64, 64)
+    for spec in ("efficientnet_lite0:8", "efficientnet_lite0:16"):
+        stem, top = FrozenStem(spec), StemTop(spec).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(top(stem(x)), full(x))
+    stem = FrozenStem(SPEC)
+    stem.train()
+    assert not stem.training and not any(p.requires_grad for p in stem.parameters())
+    assert "imagenet-sha256=" in stem_identity(SPEC)
+
+
+def test_cache_holds_each_image_and_its_mirror_and_is_reused(folder, tmp_path):
+    made = []
+
+    def factory():
+        made.append(CountingStem())
+        return made[-1]
+
+    acts = A.load_activations(folder["images"], stem=factory, stem_id="counting", size=32,
+                              cache_root=tmp_path / "c", batch_size=5)
+    assert len(made) == 1 and made[0].calls == 2 * 3                  # 12 images, batches of 5
+    assert acts.values.shape == (2, 12, 2, 8, 8) and acts.ids.tolist() == sorted(acts.ids)
+    i = int(acts.ids[3])
+    x = kao_transform(False, resize=32, crop=32)(load_image(folder["images"] / f"{i}.jpg",
+                                                            short_edge=32))[None]
+    stem = CountingStem()
+    torch.testing.assert_close(acts.values[0, 3], stem(x)[0])
+    torch.testing.assert_close(acts.values[1, 3], stem(torch.flip(x, dims=[3]))[0])
+    A._LOADED.clear()                                                 # a new process: from disk
+    again = A.load_activations(folder["images"], stem=factory, stem_id="counting", size=32,
+                               cache_root=tmp_path / "c")
+    assert len(made) == 1 and torch.equal(again.values, acts.values)
+
+
+def test_the_key_follows_images_stem_and_transform(folder):
+    key = A.cache_key(folder["images"], "stem-a", 32)
+    assert key == A.cache_key(folder["images"], "stem-a", 32)
+    assert A.cache_key(folder["images"], "stem-b", 32) != key
+    assert A.cache_key(folder["images"], "stem-a", 48) != key
+    first = sorted(folder["images"].glob("*.jpg"))[0]
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(first)              # an image changes
+    assert A.cache_key(folder["images"], "stem-a", 32) != key          # a stale cache is never read
+
+
+def test_a_corrupt_or_partial_cache_is_rebuilt_with_a_warning(folder, tmp_path, caplog):
+    args = dict(stem=CountingStem, stem_id="counting", size=32, cache_root=tmp_path / "c")
+    acts = A.load_activations(folder["images"], **args)
+    entry = tmp_path / "c" / acts.key[:24]
+    data = (entry / "activations.pt").read_bytes()
+    (entry / "activations.pt").write_bytes(data[: len(data) // 2])     # a partial write
+    A._LOADED.clear()
+    with caplog.at_level(logging.WARNING, logger="iaalib.data.activations"):
+        rebuilt = A.load_activations(folder["images"], **args)
+    assert "unusable" in caplog.text and "sha256" in caplog.text
+    assert torch.equal(rebuilt.values, acts.values)
+    (entry / "meta.json").unlink()                                    # killed before meta.json
+    A._LOADED.clear()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="iaalib.data.activations"):
+        assert torch.equal(A.load_activations(folder["images"], **args).values, acts.values)
+    assert "unusable" in caplog.text
+
+
+def test_unreadable_images_are_left_out_and_counted(folder, tmp_path):
+    bad = sorted(folder["images"].glob("*.jpg"))[2]
+    bad.write_bytes(bad.read_bytes()[:40])
+    acts = A.load_activations(folder["images"], stem=CountingStem, stem_id="counting", size=32,
+                              cache_root=tmp_path / "c")
+    assert int(bad.stem) not in acts.row and sum(acts.skipped.values()) == 1
+    ds = A.ActivationDataset(folder["train"], acts, train=False)
+    rows = [k for k, i in enumerate(ds.image_ids) if int(i) == int(bad.stem)]
+    assert len(rows) == 1 and ds[rows[0]] is None and ds.batch(rows)["n_skipped"] == 1
+    assert ds.skipped["unreadable"] == 1 and ds.skipped["missing"] == 0
+
+
+def test_dataset_batches_equal_samples_and_flip_is_seeded(folder, tmp_path):
+    acts = A.load_activations(folder["images"], stem=CountingStem, stem_id="counting", size=32,
+                              cache_root=tmp_path / "c")
+    ds = A.ActivationDataset(folder["train"], acts, train=True, seed=3)
+    ds.set_epoch(2)
+    batch = ds.batch([0, 1, 2, 3])
+    for k in range(4):
+        sample = ds[k]
+        torch.testing.assert_close(batch["image"][k], sample["image"])
+        assert batch["label"][k] == sample["label"] and batch["image_id"][k] == sample["image_id"]
+    views = [int(torch.equal(ds[k]["image"], acts.values[1, acts.row[int(ds.image_ids[k])]]))
+             for k in range(len(ds))]
+    assert 0 < sum(views) < len(ds)                                   # some mirrored, some not
+    test = A.ActivationDataset(folder["train"], acts, train=False, seed=3)
+    assert all(torch.equal(test[k]["image"], acts.values[0, acts.row[int(test.image_ids[k])]])
+               for k in range(len(test)))
+
+
+def test_a_network_above_the_stem_trains_and_scores_pixels(folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("IAA_HOME", str(tmp_path / "home"))
+    cfg = tiny_config(folder, family="saf", epochs=2, monitor_test=True, val=False)
+    cfg = cfg.with_overrides({"model.stem": SPEC, "data.stem_size": 64})
+    run = train(cfg)
+    assert run.status == "finished" and "test_srcc_mean" in run.history[-1]
+    assert run.history[-1]["test_srcc_mean"] == pytest.approx(run.metrics["srcc_mean"])
+    model = run.load_model(pixels=True)
+    assert isinstance(model, StemmedModel)
+    # the cached path and the pixel path give the same prediction for a test image
+    pred = run.predictions.set_index("image_id")
+    i = int(pred.index[0])
+    x = kao_transform(False, resize=64, crop=64)(load_image(folder["images"] / f"{i}.jpg",
+                                                            short_edge=64))[None]
+    with torch.no_grad():
+        p = torch.softmax(model(x)["dist_logits"], 1)[0].numpy()
+    np.testing.assert_allclose(p, pred.loc[i, [f"p{k}" for k in range(1, 11)]].to_numpy(float),
+                               atol=1e-5)
+    # the config keeps the hash of a config without the new fields (at their defaults)
+    assert tiny_config(folder, family="saf").config_hash() == \
+        tiny_config(folder, family="saf").with_overrides({"model.stem": None}).config_hash()
+    assert cfg.config_hash() != cfg.with_overrides({"model.stem": None}).config_hash()
