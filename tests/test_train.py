@@ -47,6 +47,39 @@ def test_run_directory_records_everything(data, finished):
     assert (run.dir / "checkpoints" / "best.pt").is_file()
 
 
+def _tensor_bytes(tree) -> int:
+    if isinstance(tree, torch.Tensor):
+        return tree.numel() * tree.element_size()
+    if isinstance(tree, dict):
+        return sum(_tensor_bytes(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in tree)
+    return 0
+
+
+def test_finished_run_keeps_weights_not_optimiser_state(finished):
+    """Issue 11: a finished run keeps what evaluation needs (weights, config, task state), not
+    the optimiser, scheduler and RNG states that only resuming reads."""
+    _, run = finished
+    ckpt = run.dir / "checkpoints"
+    for name in ("best.pt", "last.pt"):
+        state = load_checkpoint(ckpt / name)
+        assert not {"optimizer", "scheduler", "rng"} & set(state), name
+        assert {"model", "config", "config_hash", "task", "epoch"} <= set(state)
+    weights = _tensor_bytes(load_checkpoint(ckpt / "last.pt")["model"])
+    assert (ckpt / "last.pt").stat().st_size < 1.25 * weights + 200_000
+
+
+def test_unfinished_run_keeps_resume_state_and_best_is_light(data, tmp_path, monkeypatch):
+    cfg = tiny_config(data, family="mtcnn1", epochs=2)
+    monkeypatch.setattr(T.Trainer, "finish", lambda self: None)  # stop before finishing
+    T.train(cfg, out=tmp_path / "run")
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert {"optimizer", "rng", "scheduler"} <= set(last)
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert "optimizer" not in best and best["model"].keys() == last["model"].keys()
+
+
 def test_metrics_and_predictions_match_the_test_manifest(data, finished):
     _, run = finished
     test = pd.read_csv(data["test"])
@@ -90,9 +123,9 @@ def test_default_run_dir_and_changed_manifest_retrains(data, tmp_path, monkeypat
     run = T.train(cfg)
     assert run.dir == tmp_path / "home" / "runs" / f"tiny-nima-{cfg.config_hash()[:10]}"
     started = run.record["started"]
-    # best = last without a validation manifest (Choice)
-    assert (run.dir / "checkpoints" / "best.pt").read_bytes() == \
-        (run.dir / "checkpoints" / "last.pt").read_bytes()
+    # best = last without a validation manifest (Choice): one file on disk
+    best, last = run.dir / "checkpoints" / "best.pt", run.dir / "checkpoints" / "last.pt"
+    assert best.read_bytes() == last.read_bytes() and best.stat().st_ino == last.stat().st_ino
     df = pd.read_csv(train_csv).iloc[:-2]
     df.to_csv(train_csv, index=False)
     calls = []
@@ -201,11 +234,13 @@ def test_nima_loss_is_the_per_sample_emd(data):
         emd(torch.softmax(logits, 1).numpy(), dist.numpy()), rel=1e-5)
 
 
-def test_checkpoints_every_n_steps_and_every_epoch_hold_the_resume_state(data, tmp_path, caplog):
+def test_checkpoints_every_n_steps_and_every_epoch_hold_the_resume_state(data, tmp_path, caplog,
+                                                                         monkeypatch):
     import logging
     caplog.set_level(logging.DEBUG, logger="iaalib.engine.trainer")
     cfg = tiny_config(data, family="mtcnn1", epochs=2, checkpoint_every=2, val=False,
                       optim={"schedule": "step", "step_size": 1, "gamma": 0.5})
+    monkeypatch.setattr(T.Trainer, "finish", lambda self: None)  # the state before finishing
     run = T.train(cfg, out=tmp_path / "ck")
     saved = [line for line in caplog.messages if line.startswith("checkpoint saved")]
     # 3 steps per epoch: mid-epoch at steps 2 and 4, epoch ends at steps 3 and 6

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import random
 import re
 import shutil
@@ -272,23 +273,30 @@ class Trainer:
             update_record(self.run_dir, status="running", reason=None,
                           resumed=[*rec.get("resumed", []), where])
 
-    def checkpoint_state(self) -> dict[str, Any]:
+    def weights_state(self) -> dict[str, Any]:
+        """What evaluation and fine-tuning read: the weights, the config and where training is."""
         return {"config": self.cfg.to_dict(), "config_hash": self.cfg.config_hash(),
                 "tag_columns": self.tag_columns, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "task": self.task.state_dict(), **self.state}
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """What resuming needs on top: optimiser, scheduler and RNG states."""
+        return {**self.weights_state(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "rng": rng_state(), "task": self.task.state_dict(), **self.state}
+                "rng": rng_state()}
 
     def _save(self, *, best: bool = False) -> None:
+        """``last.pt`` for resuming; ``best.pt`` holds the weights only (no optimiser state,
+        which is as large as the weights for SGD with momentum and twice that for Adam)."""
         if not self.dinfo.is_main:
             return
-        state = self.checkpoint_state()
         ckpt_dir = self.run_dir / "checkpoints"
-        save_checkpoint(ckpt_dir / "last.pt", state)
+        save_checkpoint(ckpt_dir / "last.pt", self.checkpoint_state())
         if best:
-            save_checkpoint(ckpt_dir / "best.pt", state)
-        log.debug("checkpoint saved: epoch=%d batch=%d step=%d%s", state["epoch"], state["batch"],
-                 state["step"], " (best)" if best else "")
+            save_checkpoint(ckpt_dir / "best.pt", self.weights_state())
+        st = self.state
+        log.debug("checkpoint saved: epoch=%d batch=%d step=%d%s", st["epoch"], st["batch"],
+                  st["step"], " (best)" if best else "")
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> None:
@@ -487,13 +495,12 @@ class Trainer:
         """Best weights → test predictions and metrics → run.json ``finished``."""
         cfg, st = self.cfg, self.state
         ckpt_dir = self.run_dir / "checkpoints"
-        if self.val_set is None:
-            if self.dinfo.is_main:  # Choice: without a validation manifest best = last
-                with atomic_write(ckpt_dir / "best.pt", "wb") as fh, \
-                        open(ckpt_dir / "last.pt", "rb") as src:
-                    shutil.copyfileobj(src, fh)
+        if self.val_set is None:  # Choice: without a validation manifest best = last
             st["best"].update(epoch=cfg.epochs, value=None)
-        elif st["best"]["epoch"] != st["epoch"]:
+        final = self.weights_state() if self.dinfo.is_main else None
+        if self.val_set is None and self.dinfo.is_main:
+            save_checkpoint(ckpt_dir / "best.pt", final)
+        elif self.val_set is not None and st["best"]["epoch"] != st["epoch"]:
             self.model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt")["model"])
         barrier(self.dinfo)
         metrics: dict[str, Any] = {}
@@ -511,7 +518,25 @@ class Trainer:
             update_record(self.run_dir, status="finished", finished=now(), reason=None,
                           best=st["best"], steps=st["step"], threads=self.threads,
                           device=str(self.device), amp=self.amp)
+            _finish_checkpoints(ckpt_dir, final, best_is_last=self.val_set is None)
         barrier(self.dinfo)
+
+
+def _finish_checkpoints(ckpt_dir: Path, final: dict[str, Any], *, best_is_last: bool) -> None:
+    """Once the run is recorded as finished it is reused, never resumed: ``last.pt`` drops the
+    optimiser, scheduler and RNG states and keeps the final weights and task state. When best =
+    last it becomes a hard link to ``best.pt`` (one file on disk; a copy where links fail)."""
+    last = ckpt_dir / "last.pt"
+    if not best_is_last:
+        save_checkpoint(last, final)
+        return
+    tmp = ckpt_dir / "last.pt.link"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(ckpt_dir / "best.pt", tmp)
+    except OSError:
+        shutil.copyfile(ckpt_dir / "best.pt", tmp)
+    os.replace(tmp, last)
 
 
 def _fresh_running() -> dict[str, Any]:
