@@ -495,12 +495,13 @@ class Trainer:
         """Best weights → test predictions and metrics → run.json ``finished``."""
         cfg, st = self.cfg, self.state
         ckpt_dir = self.run_dir / "checkpoints"
-        if self.val_set is None:  # Choice: without a validation manifest best = last
+        best_is_last = self.val_set is None  # Choice: without a validation manifest best = last
+        if best_is_last:
             st["best"].update(epoch=cfg.epochs, value=None)
         final = self.weights_state() if self.dinfo.is_main else None
-        if self.val_set is None and self.dinfo.is_main:
+        if best_is_last and self.dinfo.is_main:
             save_checkpoint(ckpt_dir / "best.pt", final)
-        elif self.val_set is not None and st["best"]["epoch"] != st["epoch"]:
+        elif not best_is_last and st["best"]["epoch"] != st["epoch"]:
             self.model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt")["model"])
         barrier(self.dinfo)
         metrics: dict[str, Any] = {}
@@ -518,7 +519,7 @@ class Trainer:
             update_record(self.run_dir, status="finished", finished=now(), reason=None,
                           best=st["best"], steps=st["step"], threads=self.threads,
                           device=str(self.device), amp=self.amp)
-            _finish_checkpoints(ckpt_dir, final, best_is_last=self.val_set is None)
+            _finish_checkpoints(ckpt_dir, final, best_is_last=best_is_last)
         barrier(self.dinfo)
 
 
