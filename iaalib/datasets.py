@@ -28,7 +28,8 @@ from .synth.tid import generate_synth_tid
 log = logging.getLogger(__name__)
 
 #: The settings of a profile that say which dataset it uses (:func:`profile_dataset`).
-DATASET_KEYS = ("ava_txt", "tags_txt", "image_dir", "synth_n", "synth_short_edge", "synth_seed")
+DATASET_KEYS = ("ava_txt", "tags_txt", "image_dir", "synth_n", "synth_short_edge", "synth_seed",
+                "image_cache_short_edge")
 
 #: Images in the full AVA.txt; protocol sizes are scaled by N / AVA_N_IMAGES on smaller sets.
 AVA_N_IMAGES = 255_530
@@ -67,14 +68,60 @@ class DatasetPaths:
 
 def resolve_dataset(*, ava_txt: str = "", tags_txt: str = "", image_dir: str = "",
                     synth_n: int = 3000, synth_short_edge: int = 128,
-                    synth_seed: int = 0, generate: bool = False) -> DatasetPaths:
+                    synth_seed: int = 0, image_cache_short_edge: int = 0,
+                    generate: bool = False) -> DatasetPaths:
     """The dataset a notebook uses: the real ``ava_txt`` when given, else the profile's SynthAVA.
 
     With a real ``AVA.txt``, ``tags.txt``/``challenges.txt`` default to the same folder and the
     images to ``<folder>/images``. ``generate=True`` generates a missing SynthAVA (so a notebook
     runs top to bottom on a fresh machine; ``iaa book`` has generated it already). Raises
-    :class:`IaaError` naming the missing file and how to get it.
+    :class:`IaaError` naming the missing file and how to get it. ``image_cache_short_edge`` > 0:
+    the images are read from their resized copy (:func:`resized_image_dir`).
     """
+    paths = _label_files(ava_txt, tags_txt, image_dir, synth_n, synth_short_edge, synth_seed,
+                         generate)
+    if image_cache_short_edge and paths.image_dir is not None:
+        cache = resized_image_dir(paths.ava_txt, paths.image_dir, int(image_cache_short_edge),
+                                  generate=generate)
+        paths = dataclasses.replace(paths, image_dir=cache)
+    return paths
+
+
+def resized_image_dir(ava_txt: Path, image_dir: Path, short_edge: int, *,
+                      generate: bool = False) -> Path:
+    """``IAA_HOME/data/resized-e<edge>-<hash of image_dir>``: every image of ``ava_txt`` with its
+    short edge resized once to ``short_edge`` (:func:`iaalib.data.images.build_resized_cache`,
+    as ``iaa data cache`` does), built or completed when ``generate``.
+
+    **Choice** of the ``ava`` profile (``image_cache_short_edge: 256``): both papers read images
+    at short edge 256 (Kao: 256×256, then 227 crops; SAF: short edge 256), and decoding a 256-px
+    JPEG costs about a quarter of a 500-px AVA original, every epoch. Unreadable images are
+    skipped and counted when the cache is built, then counted again as missing by training.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(os.fspath(Path(image_dir).resolve()).encode()).hexdigest()[:10]
+    cache = data_home() / f"resized-e{int(short_edge)}-{digest}"
+    if generate:
+        from .data.ava import read_ava_txt
+        from .data.images import build_resized_cache  # decodes with torch: imported when used
+
+        t0 = time.perf_counter()
+        info = build_resized_cache(read_ava_txt(ava_txt)[["image_id"]], image_dir, cache,
+                                   short_edge=short_edge, workers=os.cpu_count() or 1)
+        skipped = sum(info["skipped"].values())
+        log.info("resized images %s: %d written, %d already there, %d skipped %s (%.1f s)",
+                 cache, info["n_written"], info["n_existing"], skipped, info["skipped"],
+                 time.perf_counter() - t0)
+    elif not (cache / "cache.json").is_file():
+        raise IaaError(f"{cache}: the resized images (short edge {short_edge}) are not built "
+                       f"yet; run `iaa book` (it builds them) or `iaa data cache --ava-txt "
+                       f"{ava_txt} --images {image_dir} --out {cache} --short-edge {short_edge}`")
+    return cache
+
+
+def _label_files(ava_txt, tags_txt, image_dir, synth_n, synth_short_edge, synth_seed,
+                 generate) -> DatasetPaths:
     if ava_txt:
         label = Path(ava_txt).expanduser()
         if not label.is_file():
@@ -112,14 +159,22 @@ def scaled_protocol_size(value: int, n_images: int, *, reference: int = AVA_N_IM
 
 
 def ensure_profile_data(common: Mapping[str, Any]) -> dict[str, Any]:
-    """Generate the profile's SynthAVA and SynthTID (skipped by the generators when present).
+    """Generate the profile's SynthAVA and SynthTID (skipped by the generators when present), and
+    its resized images when ``image_cache_short_edge`` is set (:func:`resized_image_dir`).
 
-    Nothing is generated for a profile with a real ``ava_txt``; SynthTID is not generated when
-    ``tid_root`` names a real TID2013.
+    No synthetic data is generated for a profile with a real ``ava_txt``; SynthTID is not
+    generated when ``tid_root`` names a real TID2013.
     """
-    if common.get("ava_txt"):
-        log.info("profile uses real AVA (%s): no synthetic data generated", common["ava_txt"])
-        return {}
+    info = {} if common.get("ava_txt") else _ensure_synthetic_data(common)
+    if common.get("image_cache_short_edge"):
+        t0 = time.perf_counter()
+        paths = profile_dataset(common, generate=True)
+        info["resized_images"] = {"dir": str(paths.image_dir),
+                                  "seconds": round(time.perf_counter() - t0, 3)}
+    return info
+
+
+def _ensure_synthetic_data(common: Mapping[str, Any]) -> dict[str, Any]:
     n = int(common.get("synth_n", 3000))
     edge = int(common.get("synth_short_edge", 128))
     seed = int(common.get("synth_seed", 0))

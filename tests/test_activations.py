@@ -85,6 +85,33 @@ def test_the_key_follows_images_stem_and_transform(folder):
     assert A.cache_key(folder["images"], "stem-a", 32) != key          # a stale cache is never read
 
 
+def test_image_digest_is_the_content_hash_and_rehashes_a_rewritten_file(folder):
+    """The digest against hashlib over the files' bytes; the per-process memo must not serve it
+    after a file is rewritten, even with the same size and modification time."""
+    import hashlib
+    import os
+
+    ids = A.folder_ids(folder["images"])
+
+    def reference():
+        h = hashlib.sha256()
+        for i in ids:
+            data = (folder["images"] / f"{i}.jpg").read_bytes()
+            h.update(f"{i}:{hashlib.sha256(data).hexdigest()}\n".encode())
+        return h.hexdigest()
+
+    assert A.image_digest(folder["images"], ids) == reference()
+    path = folder["images"] / f"{ids[0]}.jpg"
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF                                        # same size, other content
+    tmp = path.with_suffix(".new")
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, path)                                   # as an atomic rewrite does
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))     # same modification time
+    assert A.image_digest(folder["images"], ids) == reference()
+
+
 def test_a_corrupt_or_partial_cache_is_rebuilt_with_a_warning(folder, tmp_path, caplog):
     args = dict(stem=CountingStem, stem_id="counting", size=32, cache_root=tmp_path / "c")
     acts = A.load_activations(folder["images"], **args)

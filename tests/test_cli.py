@@ -39,3 +39,15 @@ def test_import_iaalib_and_cli_do_not_import_torch():
 def test_unknown_command_fails_nonzero():
     r = subprocess.run([sys.executable, "-m", "iaalib.cli", "nonsense"], capture_output=True, text=True)
     assert r.returncode != 0
+
+
+def test_synth_names_the_worker_cap_instead_of_a_wrong_count(tmp_path, capsys):
+    """100 images with 2 workers asked: generation uses 1 process (at most one per 250 images),
+    and the log says why rather than "1 workers"."""
+    from iaalib.cli import main
+
+    assert main(["data", "synth", "--out", str(tmp_path / "s"), "--n", "100", "--short-edge", "32",
+                 "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "(1 worker of 2 asked: at most one per 250 images)" in out
+    assert "1 workers" not in out

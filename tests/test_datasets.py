@@ -55,3 +55,24 @@ def test_tid_root_is_the_real_folder_or_the_profiles_synthtid(monkeypatch, tmp_p
          "synth_tid_refs": 2}
     folder = datasets.tid_root(s, generate=True)
     assert folder == datasets.synth_tid_dir(40, 32, 0, 2) and (folder / "mos_with_names.txt").is_file()
+
+
+def test_image_cache_short_edge_reads_the_resized_copy_built_once(monkeypatch, tmp_path):
+    """The profile's images resized to short edge 40 (aspect ratio kept, PIL reads the sizes back);
+    without the built cache the error names the command that builds it."""
+    from PIL import Image
+
+    monkeypatch.setenv("IAA_HOME", str(tmp_path))
+    settings = {"ava_txt": "", "synth_n": 12, "synth_short_edge": 64, "synth_seed": 0,
+                "image_cache_short_edge": 40}
+    datasets.profile_dataset({**settings, "image_cache_short_edge": 0}, generate=True)
+    with pytest.raises(IaaError, match="not built yet.*iaa data cache"):
+        datasets.profile_dataset(settings, generate=False)
+    paths = datasets.profile_dataset(settings, generate=True)
+    originals = datasets.synth_ava_dir(12, 64, 0) / "images"
+    assert paths.image_dir != originals and paths.image_dir.parent == tmp_path / "data"
+    for source in sorted(originals.glob("*.jpg")):
+        w, h = Image.open(source).size
+        cw, ch = Image.open(paths.image_dir / source.name).size
+        assert min(cw, ch) == 40 and abs(cw / ch - w / h) < 0.05
+    assert datasets.profile_dataset(settings).image_dir == paths.image_dir  # built: found again

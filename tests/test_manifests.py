@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 
@@ -9,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iaalib.data.manifests import (RECIPE_DIR, check_expected, check_label_file, load_recipe,
-                                   read_manifest, write_manifest)
+from iaalib.data.manifests import (RECIPE_DIR, check_expected, check_label_file, csv_bytes,
+                                   load_recipe, read_manifest, write_manifest)
 from iaalib.data.protocols import Split, kao_protocol
 from iaalib.errors import ChecksumMismatchError, DataFormatError, IaaError
 
@@ -139,6 +140,19 @@ def test_write_and_read_round_trip(tmp_path, split):
     for name, frame in (("train.csv", split.train), ("test.csv", split.test), ("val.csv", split.val)):
         back = read_manifest(out / name)
         pd.testing.assert_frame_equal(back, frame, check_dtype=True)
+
+
+def test_csv_bytes_reads_back_as_pandas_wrote_it():
+    """pyarrow's writer against pandas' own to_csv as the reference: the same header and cells,
+    floats (thirds, tiny, integral) read back bit for bit."""
+    frame = pd.DataFrame({"image_id": [1, 22, 333], "mean": [5.0, 1 / 3, 1e-20],
+                          "sd": [1.5297952273098514, 0.0, 2.5], "label": [1, 0, 1]})
+    ours = csv_bytes(frame)
+    assert ours.decode().splitlines()[0] == "image_id,mean,sd,label"
+    assert b"\r" not in ours and b'"' not in ours
+    pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(ours)),
+                                  pd.read_csv(io.StringIO(frame.to_csv(index=False))))
+    pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(ours)), frame)
 
 
 def test_rewrite_without_val_removes_stale_val(tmp_path, split):

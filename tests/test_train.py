@@ -256,6 +256,21 @@ def test_checkpoints_every_n_steps_and_every_epoch_hold_the_resume_state(data, t
     assert ckpt["optimizer"]["state"]  # SGD momentum buffers
 
 
+def test_max_steps_ends_the_run_early_and_closes_the_epoch_in_progress(data, tmp_path):
+    """24 training images in batches of 8: 3 steps per epoch. max_steps 4 of 3 epochs: epoch 1
+    whole, epoch 2 after one batch (evaluated and recorded as usual), epoch 3 never starts."""
+    cfg = tiny_config(data, family="mtcnn1", epochs=3, max_steps=4, val=False)
+    run = T.train(cfg, out=tmp_path / "capped")
+    assert [(h["epoch"], h["step"], h["n_images"]) for h in run.history] == [(1, 3, 24), (2, 4, 8)]
+    metrics = read_json(run.dir / "metrics.json")
+    assert (metrics["steps"], metrics["epochs"], metrics["epochs_trained"]) == (4, 3, 2)
+    rec = read_json(run.dir / "run.json")
+    assert rec["status"] == "finished" and rec["best"]["epoch"] == 2
+    assert cfg.config_hash() != tiny_config(data, family="mtcnn1", epochs=3, val=False).config_hash()
+    with pytest.raises(Exception, match="max_steps"):
+        tiny_config(data, family="mtcnn1", max_steps=-1)
+
+
 def test_quiet_mode_prints_one_line_per_epoch(data, tmp_path, capsys):
     T.train(tiny_config(data, family="nima", epochs=2, val=False), out=tmp_path / "q", quiet=True)
     captured = capsys.readouterr()

@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=3000, help="number of images")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--short-edge", type=int, default=128, help="short edge of the images in pixels")
-    s.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="processes (default: CPU count; at most one per 250 images, since "
+                        "starting a process costs about a second)")
     s.set_defaults(handler=_lazy("iaalib.cli.data:synth_command"))
 
     t = dsub.add_parser("synth-tid", help="generate SynthTID: TID2013-format distorted set",

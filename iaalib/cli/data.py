@@ -68,11 +68,17 @@ def synth_command(args: argparse.Namespace) -> int:
     meta = read_json(info["synth_json"])
     exp = meta["kao_expected"]
     state = ("up to date" if info["skipped"]
-             else f"written in {info['seconds']:.1f} s ({info['workers']} workers)")
+             else f"written in {info['seconds']:.1f} s ({_workers_text(info['workers'], workers)})")
     print(f"SynthAVA {info['dir']}: {info['n']} images, {state}")
     print(f"  Kao filter at min_tag_count={exp['min_tag_count']}: {len(exp['kept_tags'])} tags kept, "
           f"{exp['n_images_with_kept_tag']} images with a kept tag")
     return 0
+
+
+def _workers_text(used: int, asked: int) -> str:
+    """"2 workers", or "1 worker of 2 asked: at most one per 250 images"."""
+    text = f"{used} worker" + ("s" if used != 1 else "")
+    return text if used == asked else f"{text} of {asked} asked: at most one per 250 images"
 
 
 def synth_tid_command(args: argparse.Namespace) -> int:

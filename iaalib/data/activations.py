@@ -77,12 +77,29 @@ def folder_ids(image_dir: str | os.PathLike, ext: str = ".jpg") -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
+#: :func:`image_digest` results of this process by folder and stat signature (every file's size,
+#: modification time and inode): a file that is rewritten changes its signature and is hashed again.
+_DIGESTS: dict[tuple[str, str], str] = {}
+
+
 def image_digest(image_dir: str | os.PathLike, ids: np.ndarray, ext: str = ".jpg") -> str:
-    """sha256 over ``id:sha256(file)`` of every image, in id order (the images' content)."""
-    h = hashlib.sha256()
-    for i in ids:
-        h.update(f"{int(i)}:{sha256_file(Path(image_dir) / f'{int(i)}{ext}')}\n".encode())
-    return h.hexdigest()
+    """sha256 over ``id:sha256(file)`` of every image, in id order (the images' content).
+
+    Hashed once per process while the files' stat signature stays the same: every run builds
+    two datasets, and hashing 5,000 demo images costs 0.7 s, a stat of each 0.02 s.
+    """
+    paths = [Path(image_dir) / f"{int(i)}{ext}" for i in ids]
+    sig = hashlib.sha256()
+    for i, path in zip(ids, paths):
+        st = path.stat()
+        sig.update(f"{int(i)}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}\n".encode())
+    memo = (os.fspath(Path(image_dir).resolve()), sig.hexdigest())
+    if memo not in _DIGESTS:
+        h = hashlib.sha256()
+        for i, path in zip(ids, paths):
+            h.update(f"{int(i)}:{sha256_file(path)}\n".encode())
+        _DIGESTS[memo] = h.hexdigest()
+    return _DIGESTS[memo]
 
 
 def cache_key(image_dir: str | os.PathLike, stem_id: str, size: int, ext: str = ".jpg") -> str:

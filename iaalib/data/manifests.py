@@ -155,6 +155,22 @@ def check_expected(summary: dict, recipe: dict, *, strict: bool = False) -> list
 
 
 # ------------------------------------------------------------------------------------- manifests
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as CSV (header, no index, "\\n" line ends), written by pyarrow's CSV writer: on
+    the 235,000-row Kao training manifest about 10x faster than ``DataFrame.to_csv``
+    (benchmarks/results/parse.json). Floats keep their shortest round-trip digits."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    names = [str(c) for c in frame.columns]
+    if any(set(n) & set(',"\r\n') for n in names):  # pyarrow quotes every header name
+        return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), sink,
+                     pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    return (",".join(names) + "\n").encode("utf-8") + sink.getvalue().to_pybytes()
+
+
 def write_manifest(split: Split, out_dir: str | os.PathLike) -> dict:
     """Write ``train.csv``, ``test.csv`` (and ``val.csv`` if any) and ``summary.json`` into ``out_dir``.
 
@@ -172,7 +188,7 @@ def write_manifest(split: Split, out_dir: str | os.PathLike) -> dict:
         missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(f"{name}: manifest lacks columns {missing}")
-        data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        data = csv_bytes(frame)
         with atomic_write(out / name, "wb") as fh:
             fh.write(data)
         files[name] = sha256_bytes(data)

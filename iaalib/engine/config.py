@@ -39,7 +39,7 @@ PRESENTATION_FIELDS = ("name", "quiet", "data.num_workers", "checkpoint_every")
 #: Fields added after the first release, left out of the hash while at these values, so a config
 #: that does not use them keeps the hash (and the run directory) it had before they existed.
 LATER_FIELDS = {"model.stem": None, "data.stem_size": 112, "data.stem_flip": True,
-                "monitor_test": False}
+                "monitor_test": False, "max_steps": 0}
 
 
 @dataclass
@@ -179,6 +179,9 @@ class ExperimentConfig:
     metric that selects ``best.pt`` ("auto": acc for Kao's classifiers, srcc_mean otherwise).
     ``monitor_test``: also evaluate the test manifest after every epoch and record its metrics as
     ``test_<metric>`` in ``history.jsonl`` (learning curves; never used to pick a checkpoint).
+    ``max_steps``: end the run after this many optimiser steps in all (0: the whole schedule). The
+    epoch in progress is closed as usual (evaluation, checkpoint, history), so a capped run goes
+    through every code path of a full one: the rehearsal profile rehearses the ``ava`` runs so.
     """
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
@@ -198,6 +201,7 @@ class ExperimentConfig:
     num_threads: int | None = None
     quiet: bool = False
     monitor_test: bool = False
+    max_steps: int = 0
 
     # ------------------------------------------------------------------ dict / file round trip
     def to_dict(self) -> dict:
@@ -306,6 +310,7 @@ class ExperimentConfig:
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("grad_accumulation", self.grad_accumulation >= 1, "at least 1"),
             ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
+            ("max_steps", self.max_steps >= 0, "0 (no limit) or more"),
             ("best_metric", self.best_metric in BEST_METRICS, f"one of {', '.join(BEST_METRICS)}"),
             ("device", self.device == "auto" or re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device)
              is not None, "'auto', 'cpu', 'mps' or 'cuda[:N]'"),

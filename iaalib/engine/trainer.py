@@ -304,8 +304,14 @@ class Trainer:
         epochs = tqdm(range(st["epoch"], cfg.epochs), desc=cfg.name, unit="epoch",
                       initial=st["epoch"], total=cfg.epochs, disable=self._no_bars(), leave=True)
         for epoch in epochs:
+            if self.step_limit_reached() and st["batch"] == 0:
+                break
             self._train_epoch(epoch)
             self._end_epoch(epoch)
+
+    def step_limit_reached(self) -> bool:
+        """``max_steps`` optimiser steps are done (never, with ``max_steps`` 0)."""
+        return 0 < self.cfg.max_steps <= self.state["step"]
 
     def _no_bars(self) -> bool:
         return self.quiet or not self.dinfo.is_main
@@ -329,6 +335,8 @@ class Trainer:
                    unit="batch", leave=False, disable=self._no_bars())
         t0, seen = time.perf_counter(), 0
         for b, batch in enumerate(loader, start=start_batch):
+            if self.step_limit_reached():  # max_steps: this epoch ends here (closed as usual)
+                break
             group_start = (b // accum) * accum
             group_size = min(accum, n_batches - group_start)
             last_in_group = b - group_start == group_size - 1
@@ -497,7 +505,7 @@ class Trainer:
         ckpt_dir = self.run_dir / "checkpoints"
         best_is_last = self.val_set is None  # Choice: without a validation manifest best = last
         if best_is_last:
-            st["best"].update(epoch=cfg.epochs, value=None)
+            st["best"].update(epoch=st["epoch"], value=None)
         final = self.weights_state() if self.dinfo.is_main else None
         if best_is_last and self.dinfo.is_main:
             save_checkpoint(ckpt_dir / "best.pt", final)
@@ -513,7 +521,7 @@ class Trainer:
                     pred.drop(columns=["index"]).to_csv(fh, index=False)
         metrics.update({"split": "test" if cfg.data.test else None, "checkpoint": "best",
                         "best_epoch": st["best"]["epoch"], "best_metric": self.best_metric,
-                        "epochs": cfg.epochs, "steps": st["step"]})
+                        "epochs": cfg.epochs, "epochs_trained": st["epoch"], "steps": st["step"]})
         if self.dinfo.is_main:
             write_json(self.run_dir / "metrics.json", metrics)
             update_record(self.run_dir, status="finished", finished=now(), reason=None,

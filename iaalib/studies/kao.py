@@ -79,7 +79,9 @@ class KaoSettings:
     ``stem``: the networks train above this frozen ImageNet stem (:mod:`iaalib.models.stems`;
     the profile's ``stem``, shared with the SAF chapters) on its cached activations of the whole
     image resized to ``stem_size``²; None trains end to end on pixels, as the paper does.
-    ``monitor_test`` records the test metrics after every epoch (the chapters' learning curves).
+    ``monitor_test`` records the test metrics after every epoch (the chapters' learning curves);
+    ``max_steps`` ends each run after that many optimiser steps (0: the whole schedule; the
+    rehearsal profile).
 
     **Choice:** with ``equal_steps`` a run on a δ > 0 training set, which is smaller, trains for
     ``epochs`` × n(δ = 0) / n(δ) epochs (rounded), i.e. about as many optimiser steps as the δ = 0
@@ -119,6 +121,7 @@ class KaoSettings:
     stem: str | None = None
     stem_size: int = 112
     monitor_test: bool = False
+    max_steps: int = 0
     equal_steps: bool = False
     seeds: tuple[int, ...] = (0,)
     other_delta_seeds: int | None = None
@@ -130,7 +133,7 @@ class KaoSettings:
         ``kao_loader_workers``); fields the profile lacks keep their defaults."""
         names = {f.name: f"kao_{f.name}" for f in dataclasses.fields(cls)}
         names.update(num_workers="kao_loader_workers", stem="stem", stem_size="stem_size",
-                     monitor_test="monitor_test")
+                     monitor_test="monitor_test", max_steps="max_steps")
         values = {f: settings[k] for f, k in names.items() if k in settings and f != "seed"}
         values["stem"] = values.get("stem") or None
         if settings.get("seeds"):
@@ -273,7 +276,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "epochs": epochs,
         "batch_size": s.batch_size, "seed": int(s.seed if seed is None else seed),
         "device": s.device, "num_threads": s.num_threads, "quiet": True,
-        "monitor_test": bool(s.monitor_test),
+        "monitor_test": bool(s.monitor_test), "max_steps": int(s.max_steps or 0),
     })
 
 
