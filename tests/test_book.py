@@ -237,6 +237,28 @@ def test_run_book_rejects_a_missing_real_label_file_before_running(tmp_path):
     assert not (tmp_path / "out" / "executed" / "real" / "status.json").exists()
 
 
+def test_run_book_stops_on_a_label_checksum_mismatch_before_any_notebook(tmp_path, monkeypatch):
+    """strict_checksum: an AVA.txt whose sha256 differs from the recipe's stops `iaa book` with
+    both checksums named, before notebook 01 (nothing executed, nothing trained)."""
+    from iaalib.data import manifests
+    from iaalib.errors import ChecksumMismatchError
+
+    label = tmp_path / "AVA.txt"
+    label.write_text("1 953619 0 1 5 17 38 36 15 6 5 1 1 22 1396\n")
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    for name in ("kao", "standard"):
+        (recipes / f"{name}.yaml").write_text(f"protocol: {name}\nparameters: {{}}\nexpected: {{}}\n"
+                                              f"label_file:\n  sha256: {'ab' * 32}\n")
+    monkeypatch.setattr(manifests, "RECIPE_DIR", recipes)
+    params = _profile(tmp_path, f"common:\n  seed: 0\n  ava_txt: {label}\n  strict_checksum: true\n",
+                      "real")
+    with pytest.raises(ChecksumMismatchError, match=rf"AVA\.txt: sha256 [0-9a-f]{{64}} differs from "
+                                                    rf"{'ab' * 32} expected by recipe kao"):
+        pipeline.run_book("real", out=tmp_path / "out", html=False, params_dir=params)
+    assert not (tmp_path / "out" / "executed" / "real" / "status.json").exists()
+
+
 # ----------------------------------------------------------------------------- the whole smoke book
 #: Chapters that present tables only, by design (the summary puts every paper table next to ours).
 TABLES_ONLY = {"10_summary"}

@@ -27,7 +27,25 @@ from iaalib.engine.runrecord import Run
 pytestmark = pytest.mark.slow
 
 
-def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+#: torchrun's single-machine launch, and the multi-node form (c10d rendezvous at an endpoint) on
+#: one node: the command a cluster runs on every node, with --nnodes N.
+LAUNCHERS = {
+    "standalone": lambda: ["--standalone", "--nproc_per_node", "2"],
+    "rendezvous": lambda: ["--nnodes", "1", "--nproc_per_node", "2", "--rdzv_backend", "c10d",
+                           "--rdzv_endpoint", f"localhost:{_free_port()}", "--rdzv_id", "iaa-test"],
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path, launcher):
     data = make_tiny_dataset(tmp_path / "tiny")  # 24 train / 12 val / 12 test images
     base = {"model": {"family": "mtcnn1", "width_mult": 0.125, "fc_dim": 32, "dropout": 0.0},
             "epochs": 2, "batch_size": 8}
@@ -40,7 +58,7 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        [sys.executable, "-m", "torch.distributed.run", *LAUNCHERS[launcher](),
          "-m", "iaalib.cli", "train", "--config", str(cfg_file), "--out", str(tmp_path / "ddp")],
         capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,6 +9,7 @@ import pytest
 from engine_helpers import make_tiny_dataset, tiny_config
 from iaalib._io import write_json
 from iaalib.engine.runrecord import Run
+from iaalib.errors import IaaError
 from iaalib.studies import runner
 
 
@@ -85,6 +86,32 @@ def test_run_grid_trains_once_records_a_divergence_and_goes_on(data, home, monke
     assert capsys.readouterr().out.count("reused") == 2
     table = runner.metric_table({k: runs[k] for k in ("good", "bad")}, ["acc"])
     assert np.isfinite(table.at["good", "acc"]) and np.isnan(table.at["bad", "acc"])
+
+
+def test_submitit_debug_executor_trains_the_grid_like_the_local_one(data, home, tmp_path,
+                                                                    capsys):
+    """executor="debug" is submitit's in-process executor: the same runs, records and metrics as
+    the local executor, job logs in the profile's folder; a grid with nothing to train submits
+    nothing."""
+    pytest.importorskip("submitit")
+    cfg = tiny_config(data, family="mtcnn1", val=False, epochs=1, seed=7)
+    folder = tmp_path / "jobs"
+    runs = runner.run_grid({"a": cfg}, executor="debug", slurm=[f"folder={folder}"])
+    assert runs["a"].status == "finished" and "trained in" in capsys.readouterr().out
+    assert any(folder.iterdir())                                   # submitit's job files
+    local = runner.run_grid({"a": cfg})                            # reused, not retrained
+    assert "reused" in capsys.readouterr().out and local["a"].dir == runs["a"].dir
+    assert runner.run_grid({"a": cfg}, executor="debug")["a"].dir == runs["a"].dir
+
+
+def test_slurm_parameters_read_name_value_strings_as_yaml():
+    assert runner.slurm_parameters(["slurm_partition=gpu", "gpus_per_node=1",
+                                    "timeout_min=720", "mem_gb=80.5"]) == \
+        {"slurm_partition": "gpu", "gpus_per_node": 1, "timeout_min": 720, "mem_gb": 80.5}
+    assert runner.slurm_parameters({"timeout_min": 5}) == {"timeout_min": 5}
+    assert runner.slurm_parameters([]) == {} and runner.slurm_parameters(None) == {}
+    with pytest.raises(IaaError, match="name=value"):
+        runner.slurm_parameters(["gpus 1"])
 
 
 def test_training_subset_is_seeded_ordered_and_stable(data):

@@ -130,6 +130,31 @@ def profiles_markdown(params_dir: str | os.PathLike = PARAMS_DIR,
     return "\n".join(desc) + "\n\n" + "\n".join(rows) + "\n"
 
 
+def ava_estimate_markdown(path: str | os.PathLike) -> str:
+    """The "Reproducing on real AVA" chapter's cost table, from ``benchmarks/bench_rehearsal.py``'s
+    report: per family the rehearsal's CPU time, FLOPs and memory, and the ava profile's GPU time."""
+    path = Path(path)
+    if not path.is_file():
+        return (f"*No rehearsal has been recorded yet ({path.name} is missing): run "
+                "`python benchmarks/bench_rehearsal.py`.*\n")
+    r = json.loads(path.read_text(encoding="utf-8"))
+    rows = ["| family | runs per seed | CPU s per training image | forward GFLOPs per image | "
+            "peak memory (MiB) | ava GPU hours | share |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, f in r["families"].items():
+        cpu, mem = f["cpu_s_per_training_image"], f["peak_memory_mib_max"]
+        rows.append(f"| {name} | {f['runs_per_seed']} | {'—' if cpu is None else f'{cpu:.3f}'} | "
+                    f"{f['forward_gflops_per_image']:.1f} | {'—' if mem is None else f'{mem:,.0f}'} "
+                    f"| {f['ava_gpu_hours']:.2f} | {r['share_by_family'][name]:.0%} |")
+    a, build = r["assumptions"], r.get("rehearsal_build") or {}
+    took = f" The rehearsal book took {build['seconds']:.0f} s." if build.get("seconds") else ""
+    return ("\n".join(rows) + "\n\n"
+            f"**The ava profile: {r['ava_flops_total']:.2e} FLOPs, about "
+            f"{r['ava_gpu_hours_total']:.1f} GPU hours** on {a['gpu']}, {a['ava_seeds']} seeds.{took}"
+            f" FLOPs: {a['flops']}. CPU time: {a['cpu_time']}. Memory: {a['memory']}. Measured "
+            f"{r.get('measured', '?')} at revision `{(r.get('git_revision') or '?')[:10]}` on "
+            f"{r['machine'].get('cpus')} CPUs ({path.name}).\n")
+
+
 #: Book pages generated from module docstrings: page stem -> (title, introduction, modules).
 MODULE_PAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "synthava": (

@@ -82,6 +82,16 @@ def _read_status(executed_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _check_label_checksums(ava_txt: Path) -> None:
+    """A real AVA.txt against the sha256 the protocol recipes record (``strict_checksum``):
+    :class:`~iaalib.errors.ChecksumMismatchError` before any notebook runs, so no chapter trains
+    on a label file that gives other splits and counts than the recipes'."""
+    from ..data import manifests
+
+    for name in ("kao", "standard"):
+        manifests.check_label_file(ava_txt, manifests.load_recipe(name), strict=True)
+
+
 def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
              out: str | os.PathLike = "_build", html: bool = True,
              overrides: Mapping[str, Any] | None = None,
@@ -128,6 +138,8 @@ def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
         raise DataFormatError(prof.path, prof.lines.get("common.ava_txt"),
                               f"ava_txt {ava_txt} does not exist: edit the profile to point at your "
                               "AVA.txt (book chapter 'Reproducing on real AVA')")
+    if selected and ava_txt and common.get("strict_checksum"):
+        _check_label_checksums(Path(str(ava_txt)).expanduser())
     t0 = time.perf_counter()
     record["data"] = ensure_profile_data(common) if selected else {}
     record["data_seconds"] = round(time.perf_counter() - t0, 3)

@@ -13,13 +13,15 @@ import yaml
 from ..errors import IaaError
 from ..paths import REPO_ROOT
 from ..profiles import PARAMS_DIR
-from .pages import MODULE_PAGES, choices_markdown, collect_choices, module_docs_markdown, \
-    profiles_markdown
+from .pages import MODULE_PAGES, ava_estimate_markdown, choices_markdown, collect_choices, \
+    module_docs_markdown, profiles_markdown
 from .reader import apply_reader_tags
 
 BOOK_DIR = REPO_ROOT / "book"
 CONFIG_FILE = REPO_ROOT / "_config.yml"
 TOC_FILE = REPO_ROOT / "_toc.yml"
+#: The rehearsal's cost report, shown in the "Reproducing on real AVA" chapter.
+AVA_ESTIMATE = REPO_ROOT / "benchmarks" / "results" / "ava_estimate.json"
 #: Where the table of contents expects the executed notebooks (inside the staged sources).
 GENERATED = "book/generated"
 
@@ -84,6 +86,7 @@ def stage_book(stage: Path, *, profile: str, executed_dir: Path, status: Mapping
     gen.mkdir(parents=True, exist_ok=True)
     (gen / "choices.md").write_text(choices_markdown(collect_choices()), encoding="utf-8")
     (gen / "profiles.md").write_text(profiles_markdown(params_dir), encoding="utf-8")
+    (gen / "ava_estimate.md").write_text(ava_estimate_markdown(AVA_ESTIMATE), encoding="utf-8")
     for stem, (title, intro, modules) in MODULE_PAGES.items():
         (gen / f"{stem}.md").write_text(module_docs_markdown(title, intro, modules), encoding="utf-8")
 

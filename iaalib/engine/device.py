@@ -50,3 +50,22 @@ def configure_torch(device: torch.device, *, deterministic: bool, num_threads: i
 def use_amp(device: torch.device, requested: bool) -> bool:
     """bf16 autocast (and channels-last) only on CUDA; CPU/MPS stay in fp32."""
     return bool(requested) and device.type == "cuda"
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start :func:`peak_memory` afresh (CUDA only: a process's CPU high-water mark cannot be reset)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> dict:
+    """The run's peak memory in MiB: CUDA's max allocated since :func:`reset_peak_memory`, or on a
+    CPU the process's max resident set size (an upper bound for a pool worker that ran other runs
+    before)."""
+    if device.type == "cuda":
+        return {"mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1),
+                "kind": "cuda max allocated"}
+    import resource
+
+    return {"mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "kind": "process max RSS"}

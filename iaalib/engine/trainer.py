@@ -43,7 +43,7 @@ from ..tasks import build_task
 from .checkpoint import (init_weights_from, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state)
 from .config import ExperimentConfig, OptimConfig
-from .device import configure_torch, select_device, use_amp
+from .device import configure_torch, peak_memory, reset_peak_memory, select_device, use_amp
 from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier,
                           broadcast_object, init_distributed)
 from .evaluate import compute_metrics, merge_predictions, predict
@@ -187,6 +187,7 @@ class Trainer:
         if not cfg.data.train:
             raise IaaError("config data.train: a training manifest is required")
         self.device = select_device(cfg.device, local_rank=dinfo.local_rank)
+        reset_peak_memory(self.device)
         self.threads = configure_torch(self.device, deterministic=cfg.deterministic,
                                        num_threads=cfg.num_threads,
                                        local_world_size=dinfo.local_world_size)
@@ -526,7 +527,8 @@ class Trainer:
             write_json(self.run_dir / "metrics.json", metrics)
             update_record(self.run_dir, status="finished", finished=now(), reason=None,
                           best=st["best"], steps=st["step"], threads=self.threads,
-                          device=str(self.device), amp=self.amp)
+                          device=str(self.device), amp=self.amp,
+                          peak_memory=peak_memory(self.device))
             _finish_checkpoints(ckpt_dir, final, best_is_last=best_is_last)
         barrier(self.dinfo)
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from .._io import atomic_write
 from ..data.manifests import read_manifest
@@ -75,12 +76,14 @@ def is_finished(cfg: ExperimentConfig) -> bool:
 
 
 def run_grid(configs: Mapping[Hashable, ExperimentConfig], *, workers: int = 1,
-             executor: str = "local", slurm: Mapping[str, Any] | None = None,
+             executor: str = "local", slurm: Mapping[str, Any] | Sequence[str] | None = None,
              echo: Callable[[str], Any] | None = print) -> dict[Hashable, Run]:
     """Checkpoint-or-train every config (identical configs once) and return ``{key: Run}``.
 
     ``echo`` gets one line per distinct run: reused, trained (wall time) or diverged (step).
     Results do not depend on ``workers`` or the executor: every run is seeded and deterministic.
+    ``slurm``: submitit's parameters for ``executor="slurm"``, as a mapping or as the profile's
+    list of ``"name=value"`` strings (:func:`slurm_parameters`).
     """
     if executor not in EXECUTORS:
         raise IaaError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -99,7 +102,7 @@ def run_grid(configs: Mapping[Hashable, ExperimentConfig], *, workers: int = 1,
     elif executor == "local":
         outcomes = _process_pool(todo, workers)
     else:
-        outcomes = _submitit(todo, executor, dict(slurm or {}))
+        outcomes = _submitit(todo, executor, slurm_parameters(slurm))
     for cfg, (status, seconds, message) in outcomes:
         if status == "failed":
             raise IaaError(f"training {cfg.name} (config {cfg.config_hash()[:10]}) failed: "
@@ -166,9 +169,27 @@ def _process_pool(todo: Sequence[ExperimentConfig], workers: int):
             fut.cancel()
 
 
+def slurm_parameters(options: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+    """submitit's parameters from a mapping or from ``["slurm_partition=gpu", "gpus_per_node=1",
+    "timeout_min=720"]`` (the profile's ``slurm`` list; each value read as YAML)."""
+    if not options:
+        return {}
+    if isinstance(options, Mapping):
+        return dict(options)
+    out: dict[str, Any] = {}
+    for item in options:
+        name, sep, value = str(item).partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise IaaError(f"slurm option {item!r}: expected name=value, e.g. timeout_min=720")
+        out[name.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return out
+
+
 def _submitit(todo: Sequence[ExperimentConfig], executor: str, slurm: dict[str, Any]):
     """One submitit job per run (``slurm``: ``folder`` for logs and submitit's own parameters,
     e.g. ``slurm_partition``, ``gpus_per_node``, ``timeout_min``)."""
+    if not todo:
+        return
     import submitit  # only when a cluster (or its debug executor) is asked for
 
     folder = slurm.pop("folder", None) or os.fspath(Path(default_run_dir(todo[0])).parent
