@@ -76,48 +76,57 @@ def resolve_dataset(*, ava_txt: str = "", tags_txt: str = "", image_dir: str = "
     images to ``<folder>/images``. ``generate=True`` generates a missing SynthAVA (so a notebook
     runs top to bottom on a fresh machine; ``iaa book`` has generated it already). Raises
     :class:`IaaError` naming the missing file and how to get it. ``image_cache_short_edge`` > 0:
-    the images are read from their resized copy (:func:`resized_image_dir`).
+    the images are read from their resized copy (:func:`build_resized_images`).
     """
     paths = _label_files(ava_txt, tags_txt, image_dir, synth_n, synth_short_edge, synth_seed,
                          generate)
     if image_cache_short_edge and paths.image_dir is not None:
-        cache = resized_image_dir(paths.ava_txt, paths.image_dir, int(image_cache_short_edge),
-                                  generate=generate)
+        edge = int(image_cache_short_edge)
+        cache = resized_image_dir(paths.image_dir, edge)
+        if generate:
+            build_resized_images(paths.ava_txt, paths.image_dir, edge)
+        elif not (cache / "cache.json").is_file():
+            raise IaaError(f"{cache}: the resized images (short edge {edge}) are not built yet; "
+                           f"run `iaa book` (it builds them) or `iaa data cache --ava-txt "
+                           f"{paths.ava_txt} --images {paths.image_dir} --out {cache} "
+                           f"--short-edge {edge}`")
         paths = dataclasses.replace(paths, image_dir=cache)
     return paths
 
 
-def resized_image_dir(ava_txt: Path, image_dir: Path, short_edge: int, *,
-                      generate: bool = False) -> Path:
-    """``IAA_HOME/data/resized-e<edge>-<hash of image_dir>``: every image of ``ava_txt`` with its
-    short edge resized once to ``short_edge`` (:func:`iaalib.data.images.build_resized_cache`,
-    as ``iaa data cache`` does), built or completed when ``generate``.
+def resized_image_dir(image_dir: str | os.PathLike, short_edge: int) -> Path:
+    """``IAA_HOME/data/resized-e<edge>-<hash of image_dir>``: where :func:`build_resized_images`
+    puts the images of ``image_dir`` resized to ``short_edge``."""
+    import hashlib
+
+    digest = hashlib.sha256(os.fspath(Path(image_dir).resolve()).encode()).hexdigest()[:10]
+    return data_home() / f"resized-e{int(short_edge)}-{digest}"
+
+
+def build_resized_images(ava_txt: str | os.PathLike, image_dir: str | os.PathLike,
+                         short_edge: int) -> dict[str, Any]:
+    """Every image of ``ava_txt`` with its short edge resized once to ``short_edge``
+    (:func:`iaalib.data.images.build_resized_cache`, as ``iaa data cache`` does), into
+    :func:`resized_image_dir`; resumable. Returns the cache's counts (``skipped`` by reason).
 
     **Choice** of the ``ava`` profile (``image_cache_short_edge: 256``): both papers read images
     at short edge 256 (Kao: 256×256, then 227 crops; SAF: short edge 256), and decoding a 256-px
     JPEG costs about a quarter of a 500-px AVA original, every epoch. Unreadable images are
     skipped and counted when the cache is built, then counted again as missing by training.
     """
-    import hashlib
+    from .data.ava import read_ava_txt
+    from .data.images import build_resized_cache  # decodes with torch: imported when used
 
-    digest = hashlib.sha256(os.fspath(Path(image_dir).resolve()).encode()).hexdigest()[:10]
-    cache = data_home() / f"resized-e{int(short_edge)}-{digest}"
-    if generate:
-        from .data.ava import read_ava_txt
-        from .data.images import build_resized_cache  # decodes with torch: imported when used
-
-        t0 = time.perf_counter()
-        info = build_resized_cache(read_ava_txt(ava_txt)[["image_id"]], image_dir, cache,
-                                   short_edge=short_edge, workers=os.cpu_count() or 1)
-        skipped = sum(info["skipped"].values())
-        log.info("resized images %s: %d written, %d already there, %d skipped %s (%.1f s)",
-                 cache, info["n_written"], info["n_existing"], skipped, info["skipped"],
-                 time.perf_counter() - t0)
-    elif not (cache / "cache.json").is_file():
-        raise IaaError(f"{cache}: the resized images (short edge {short_edge}) are not built "
-                       f"yet; run `iaa book` (it builds them) or `iaa data cache --ava-txt "
-                       f"{ava_txt} --images {image_dir} --out {cache} --short-edge {short_edge}`")
-    return cache
+    t0 = time.perf_counter()
+    cache = resized_image_dir(image_dir, short_edge)
+    info = build_resized_cache(read_ava_txt(ava_txt)[["image_id"]], image_dir, cache,
+                               short_edge=short_edge, workers=os.cpu_count() or 1)
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+    skipped = sum(info["skipped"].values())
+    (log.warning if skipped else log.info)(
+        "resized images %s: %d written, %d already there, %d skipped %s (%.1f s)", cache,
+        info["n_written"], info["n_existing"], skipped, info["skipped"], info["seconds"])
+    return info
 
 
 def _label_files(ava_txt, tags_txt, image_dir, synth_n, synth_short_edge, synth_seed,
@@ -160,17 +169,17 @@ def scaled_protocol_size(value: int, n_images: int, *, reference: int = AVA_N_IM
 
 def ensure_profile_data(common: Mapping[str, Any]) -> dict[str, Any]:
     """Generate the profile's SynthAVA and SynthTID (skipped by the generators when present), and
-    its resized images when ``image_cache_short_edge`` is set (:func:`resized_image_dir`).
+    its resized images when ``image_cache_short_edge`` is set (:func:`build_resized_images`).
 
     No synthetic data is generated for a profile with a real ``ava_txt``; SynthTID is not
     generated when ``tid_root`` names a real TID2013.
     """
     info = {} if common.get("ava_txt") else _ensure_synthetic_data(common)
-    if common.get("image_cache_short_edge"):
-        t0 = time.perf_counter()
-        paths = profile_dataset(common, generate=True)
-        info["resized_images"] = {"dir": str(paths.image_dir),
-                                  "seconds": round(time.perf_counter() - t0, 3)}
+    edge = int(common.get("image_cache_short_edge") or 0)
+    if edge:
+        paths = profile_dataset({**common, "image_cache_short_edge": 0})
+        if paths.image_dir is not None:
+            info["resized_images"] = build_resized_images(paths.ava_txt, paths.image_dir, edge)
     return info
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import multiprocessing
 import os
 import re
 import warnings
@@ -421,8 +422,8 @@ def build_resized_cache(manifest: str | os.PathLike | pd.DataFrame, image_dir: s
     jobs = [(Path(image_dir) / f"{i}{ext}", cache_dir / f"{i}.jpg") for i in ids]
     todo = [job for job in jobs if not job[1].exists()]
     args = dict(short_edge=short_edge, quality=quality, max_pixels=max_pixels, min_side=min_side)
-    if workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(workers) as pool:
+    if workers > 1 and len(todo) > 64:  # spawning a worker costs more than a few images
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_cache_one, todo, [args] * len(todo), chunksize=32))
     else:
         results = [_cache_one(job, args) for job in todo]
