@@ -39,7 +39,8 @@ PRESENTATION_FIELDS = ("name", "quiet", "data.num_workers", "checkpoint_every")
 #: Fields added after the first release, left out of the hash while at these values, so a config
 #: that does not use them keeps the hash (and the run directory) it had before they existed.
 LATER_FIELDS = {"model.stem": None, "data.stem_size": 112, "data.stem_flip": True,
-                "monitor_test": False, "max_steps": 0}
+                "monitor_test": False, "max_steps": 0, "data.decode_device": "cpu",
+                "data.resident": False}
 
 
 @dataclass
@@ -55,6 +56,11 @@ class DataConfig:
     ``stem_size``×``stem_size`` (aspect ratio not kept, as Kao et al. resize to 256×256, so the
     whole composition is in view); ``stem_flip`` augments training with the activations of the
     horizontally flipped image (both are cached).
+
+    ``decode_device``: "cpu" decodes in the DataLoader workers; "cuda" reads only the files' bytes
+    there and decodes and transforms each batch on the GPU (:mod:`iaalib.data.on_device`), where
+    ``resident`` keeps every resized image in GPU memory after its first decode; "auto" is "cuda"
+    where a GPU is available, else "cpu".
     """
     train: str | None = None
     val: str | None = None
@@ -69,6 +75,8 @@ class DataConfig:
     strict_images: bool = False
     stem_size: int = 112
     stem_flip: bool = True
+    decode_device: str = "cpu"
+    resident: bool = False
 
 
 @dataclass
@@ -311,6 +319,10 @@ class ExperimentConfig:
             ("grad_accumulation", self.grad_accumulation >= 1, "at least 1"),
             ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
             ("max_steps", self.max_steps >= 0, "0 (no limit) or more"),
+            ("data.decode_device", re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.data.decode_device)
+             is not None, "'cpu', 'auto' or 'cuda[:N]'"),
+            ("data.resident", not self.data.resident or self.data.decode_device != "cpu",
+             "false with decode_device 'cpu' (images stay resident on the decoding device)"),
             ("best_metric", self.best_metric in BEST_METRICS, f"one of {', '.join(BEST_METRICS)}"),
             ("device", self.device == "auto" or re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device)
              is not None, "'auto', 'cpu', 'mps' or 'cuda[:N]'"),

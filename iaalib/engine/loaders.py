@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import images
+from ..data import images, on_device
 from ..data.activations import ActivationDataset, load_activations
 from ..errors import BadImageError
 from ..models.stems import FrozenStem, stem_identity
@@ -56,16 +56,26 @@ def stem_activations(spec: str, image_dir, size: int):
 
 
 def build_dataset(cfg: ExperimentConfig, manifest, *, train: bool, image_dir=None,
-                  tag_columns: Sequence[str] | None = None) -> images.AvaImageDataset:
+                  tag_columns: Sequence[str] | None = None,
+                  device: torch.device | None = None) -> images.AvaImageDataset:
+    """The dataset of ``manifest``: cached stem activations, images decoded on the CPU, or (with
+    ``data.decode_device`` ≠ "cpu") images decoded on ``device`` or the one it names."""
     if cfg.model.stem:
         acts = stem_activations(cfg.model.stem, image_dir or cfg.data.image_dir,
                                 cfg.data.stem_size)
         return ActivationDataset(manifest, acts, train=train, flip=cfg.data.stem_flip,
                                  seed=cfg.seed, tag_columns=tag_columns)
-    return images.AvaImageDataset(manifest, image_dir or cfg.data.image_dir,
-                                  build_transform(cfg.data, train=train),
-                                  strict=cfg.data.strict_images, seed=cfg.seed,
-                                  tag_columns=tag_columns)
+    args = (manifest, image_dir or cfg.data.image_dir, build_transform(cfg.data, train=train))
+    kwargs = dict(strict=cfg.data.strict_images, seed=cfg.seed, tag_columns=tag_columns)
+    name = cfg.data.decode_device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cpu":
+        where = device if device is not None and device.type != "cpu" \
+            else on_device.decode_device(name)
+        return on_device.EncodedImageDataset(*args, device=where, resident=cfg.data.resident,
+                                             **kwargs)
+    return images.AvaImageDataset(*args, **kwargs)
 
 
 def build_batch_sampler(dataset, data: DataConfig, batch_size: int, *, shuffle: bool, seed: int,
@@ -106,9 +116,12 @@ def make_loader(dataset, batch_sampler, *, num_workers: int = 0, seed: int = 0,
         return TensorBatches(dataset, batch_sampler)
     g = torch.Generator()
     g.manual_seed(int(seed))
-    return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=images.collate_batch,
-                      num_workers=num_workers, generator=g, pin_memory=pin_memory,
-                      persistent_workers=False)
+    encoded = isinstance(dataset, on_device.EncodedImageDataset)
+    loader = DataLoader(dataset, batch_sampler=batch_sampler, generator=g,
+                        collate_fn=on_device.collate_encoded if encoded else images.collate_batch,
+                        num_workers=num_workers, pin_memory=pin_memory and not encoded,
+                        persistent_workers=False)
+    return on_device.DecodedBatches(loader, dataset) if encoded else loader
 
 
 def find_images(directory: str | os.PathLike) -> list[Path]:

@@ -199,12 +199,12 @@ class Trainer:
         self.micro_batch = cfg.batch_size // micro
         _seed_everything(cfg.seed)
 
-        self.train_set = build_dataset(cfg, cfg.data.train, train=True)
+        self.train_set = build_dataset(cfg, cfg.data.train, train=True, device=self.device)
         if len(self.train_set) == 0:
             raise IaaError(f"{cfg.data.train}: the training manifest has no images")
         self.tag_columns = list(self.train_set.tag_columns)
-        self.val_set = (build_dataset(cfg, cfg.data.val, train=False, tag_columns=self.tag_columns)
-                        if cfg.data.val else None)
+        self.val_set = (build_dataset(cfg, cfg.data.val, train=False, tag_columns=self.tag_columns,
+                                      device=self.device) if cfg.data.val else None)
         self.num_tags = len(self.tag_columns)
         self._test_set = None
         self.model = build_model(cfg.model, num_tags=self.num_tags)
@@ -452,7 +452,7 @@ class Trainer:
         if self._test_set is None:
             cfg = self.cfg
             header = pd.read_csv(cfg.data.test, nrows=0).columns
-            self._test_set = build_dataset(cfg, cfg.data.test, train=False,
+            self._test_set = build_dataset(cfg, cfg.data.test, train=False, device=self.device,
                                            tag_columns=[c for c in self.tag_columns if c in header])
         return self._test_set
 

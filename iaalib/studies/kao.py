@@ -81,7 +81,8 @@ class KaoSettings:
     image resized to ``stem_size``²; None trains end to end on pixels, as the paper does.
     ``monitor_test`` records the test metrics after every epoch (the chapters' learning curves);
     ``max_steps`` ends each run after that many optimiser steps (0: the whole schedule; the
-    rehearsal profile).
+    rehearsal profile); ``decode_device``, ``resident``: the GPU data path
+    (:class:`iaalib.engine.config.DataConfig`).
 
     **Choice:** with ``equal_steps`` a run on a δ > 0 training set, which is smaller, trains for
     ``epochs`` × n(δ = 0) / n(δ) epochs (rounded), i.e. about as many optimiser steps as the δ = 0
@@ -122,6 +123,8 @@ class KaoSettings:
     stem_size: int = 112
     monitor_test: bool = False
     max_steps: int = 0
+    decode_device: str = "cpu"
+    resident: bool = False
     equal_steps: bool = False
     seeds: tuple[int, ...] = (0,)
     other_delta_seeds: int | None = None
@@ -133,7 +136,8 @@ class KaoSettings:
         ``kao_loader_workers``); fields the profile lacks keep their defaults."""
         names = {f.name: f"kao_{f.name}" for f in dataclasses.fields(cls)}
         names.update(num_workers="kao_loader_workers", stem="stem", stem_size="stem_size",
-                     monitor_test="monitor_test", max_steps="max_steps")
+                     monitor_test="monitor_test", max_steps="max_steps",
+                     decode_device="decode_device", resident="resident_images")
         values = {f: settings[k] for f, k in names.items() if k in settings and f != "seed"}
         values["stem"] = values.get("stem") or None
         if settings.get("seeds"):
@@ -267,7 +271,8 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "name": name or "kao",
         "data": {"train": os.fspath(train), "test": os.fspath(test),
                  "image_dir": os.fspath(image_dir), "transform": "kao", "resize": s.resize,
-                 "crop": s.crop, "num_workers": s.num_workers, "stem_size": s.stem_size},
+                 "crop": s.crop, "num_workers": s.num_workers, "stem_size": s.stem_size,
+                 "decode_device": s.decode_device, "resident": bool(s.resident)},
         "model": model,
         "loss": loss,
         "optim": {"name": s.optimizer, "lr": s.lr, "weight_decay": s.weight_decay,

@@ -72,7 +72,8 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
                 num_threads: int | None = None, num_workers: int = 0,
                 eval_batch_size: int | None = None, stem: str | None = None,
                 stem_size: int = 112, monitor_test: bool = False,
-                max_steps: int = 0) -> ExperimentConfig:
+                max_steps: int = 0, decode_device: str = "cpu",
+                resident: bool = False) -> ExperimentConfig:
     """The complete SAF model ("Our Proposal") on the standard split; every SAF/NIMA run derives
     from it, so runs asked for by several chapters hash identically.
 
@@ -86,14 +87,16 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
     NIMA then gets the same encoder. ``stem``: both train above a frozen ImageNet stem on its
     cached activations (:mod:`iaalib.models.stems`, the whole image resized to ``stem_size``²);
     ``monitor_test`` records the test metrics after every epoch (learning curves); ``max_steps``
-    ends each run after that many optimiser steps (0: the whole schedule; the rehearsal profile).
+    ends each run after that many optimiser steps (0: the whole schedule; the rehearsal profile);
+    ``decode_device``, ``resident``: the GPU data path (:class:`iaalib.engine.config.DataConfig`).
     """
     d = {
         "name": "saf",
         "data": {"train": os.fspath(train), "val": os.fspath(val) if val else None,
                  "test": os.fspath(test), "image_dir": os.fspath(image_dir), "transform": "saf",
                  "short_edge": int(short_edge), "num_workers": int(num_workers),
-                 "stem_size": int(stem_size)},
+                 "stem_size": int(stem_size), "decode_device": decode_device,
+                 "resident": bool(resident)},
         "model": {"family": "saf", "width_mult": float(width_mult), "group_size": int(group_size),
                   "weights": weights or None, "split_regressor": True, "fusion": "gap",
                   "decoder": True, "fc_dim": regressor_hidden,
@@ -219,7 +222,8 @@ def book_config(profile: str, image_dir: str | os.PathLike, *, manifest_root: st
 
 #: base_config arguments read from a profile under another name than ``saf_<argument>``.
 _PROFILE_NAMES = {"num_workers": "saf_loader_workers", "stem": "stem", "stem_size": "stem_size",
-                  "monitor_test": "monitor_test", "max_steps": "max_steps"}
+                  "monitor_test": "monitor_test", "max_steps": "max_steps",
+                  "decode_device": "decode_device", "resident": "resident_images"}
 
 
 def profile_config(settings: Settings, image_dir: str | os.PathLike) -> ExperimentConfig:
