@@ -143,17 +143,6 @@ def _kernel_environment():
             os.environ["MPLBACKEND"] = saved
 
 
-def execute_notebook_result(notebook: Path, parameters: Mapping[str, Any], *, output_dir: Path,
-                            kernel: str, cwd: Path) -> tuple[float | None, str | None]:
-    """:func:`execute_notebook` into ``output_dir``, as (seconds, None) or (None, the error's
-    message): what a spawned process hands back (:mod:`iaalib.book.lanes`)."""
-    try:
-        return execute_notebook(notebook, Path(output_dir) / Path(notebook).name, parameters,
-                                kernel=kernel, cwd=cwd), None
-    except NotebookExecutionError as e:
-        return None, str(e)
-
-
 def _first_line(source: str) -> str:
     for line in (source or "").splitlines():
         if line.strip():

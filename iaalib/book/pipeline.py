@@ -21,7 +21,6 @@ breaks; notebooks executed in earlier runs of the same profile and output folder
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -35,9 +34,8 @@ from ..datasets import ensure_profile_data
 from ..errors import DataFormatError, IaaError
 from ..paths import code_revision
 from ..profiles import NOTEBOOK_RE, PARAMS_DIR, Profile, load_profile
-from .lanes import run_stages
 from .notebooks import (BOOK_PARAMETERS, NOTEBOOK_DIR, NotebookExecutionError, declared_parameters,
-                        dependencies, discover_notebooks, ensure_kernel, execute_notebook_result,
+                        dependencies, discover_notebooks, ensure_kernel, execute_notebook,
                         select_notebooks)
 from ..studies import summary
 from .staging import build_html, stage_book
@@ -147,35 +145,25 @@ def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
     record["data_seconds"] = round(time.perf_counter() - t0, 3)
 
     kernel = ensure_kernel() if selected else None
-    failures: list[NotebookExecutionError] = []
-    numbers = {nb: i for i, (nb, _) in enumerate(plans, 1)}
-
-    def announce(nb: Path) -> None:
-        print(f"[{numbers[nb]}/{len(plans)}] {nb.name} (profile {profile})", file=sys.stderr,
-              flush=True)
-
-    def done(nb: Path, result: tuple[float | None, str | None]) -> bool:
-        seconds, error = result
-        entry = {"name": nb.stem, "executed_this_run": True, "output": str(executed_dir / nb.name),
-                 "parameters": dict(plans_by_nb[nb]),
-                 "settings": _settings_record(prof, nb.stem, overrides),
-                 "source_sha256": sha256_file(nb), "status": "failed" if error else "ok",
-                 "seconds": None if error else round(seconds, 3)}
-        if error:
-            entry["error"] = error
-            failures.append(NotebookExecutionError(error))
+    failure: NotebookExecutionError | None = None
+    for i, (nb, params) in enumerate(plans, 1):
+        target = executed_dir / nb.name
+        print(f"[{i}/{len(plans)}] {nb.name} (profile {profile})", file=sys.stderr, flush=True)
+        entry = {"name": nb.stem, "executed_this_run": True, "output": str(target),
+                 "parameters": params, "settings": _settings_record(prof, nb.stem, overrides),
+                 "source_sha256": sha256_file(nb)}
+        try:
+            seconds = execute_notebook(nb, target, params, kernel=kernel, cwd=notebook_dir)
+            entry.update(status="ok", seconds=round(seconds, 3))
+        except NotebookExecutionError as e:
+            entry.update(status="failed", seconds=None, error=str(e))
+            failure = e
         status[nb.stem] = {k: entry[k] for k in ("status", "seconds", "parameters", "settings",
                                                  "source_sha256")}
         write_json(_status_file(executed_dir), status)
         record["notebooks"].append(entry)
-        return error is None
-
-    plans_by_nb = dict(plans)
-    parallel = max(1, int(common.get("book_parallel") or 1))
-    execute = functools.partial(execute_notebook_result, output_dir=executed_dir, kernel=kernel,
-                                cwd=notebook_dir)
-    run_stages(plans, notebooks, parallel=parallel, execute=execute, done=done, announce=announce)
-    failure = failures[0] if failures else None
+        if failure:
+            break
 
     # Notebooks not executed now: reuse earlier successful runs, noting if they are stale.
     ran = {e["name"] for e in record["notebooks"]}

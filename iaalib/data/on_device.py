@@ -13,7 +13,9 @@ the tests run them on the CPU.
 
 **Choice:** the device decodes the full-size JPEG (the CPU path decodes at a reduced DCT scale
 where libjpeg can), so pixels differ by the resampling, not by the geometry. A file that does not
-decode is dropped from its batch and counted in ``n_skipped``, as on the CPU path.
+decode is dropped from its batch and counted in ``n_skipped``, as on the CPU path. torchvision
+0.29 deprecates its decoders in favour of TorchCodec; :func:`decode_images` is the one place to
+change when TorchCodec becomes a dependency.
 """
 from __future__ import annotations
 
