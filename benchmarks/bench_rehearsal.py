@@ -139,7 +139,7 @@ def run_rows(home: Path) -> list[dict]:
             model_cfg = dataclasses.replace(cfg.model, weights=None, init_from=None)
             tags = sum(c.startswith("tag_") for c in
                        Path(cfg.data.train).read_text().split("\n", 1)[0].split(","))
-            flops_of[key] = forward_flops(build_model(model_cfg, num_tags=tags or None), shape)
+            flops_of[key] = forward_flops(build_model(model_cfg, num_tags=tags), shape)
         history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()
                    if line.strip()]
         seconds = sum(h["seconds"] for h in history)

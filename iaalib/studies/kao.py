@@ -551,7 +551,9 @@ def synth_target_csv(out_csv: str | os.PathLike, *, n: int, seed: int, short_edg
     """
     if source_seed is not None and int(seed) == int(source_seed):
         raise ValueError(f"the target SynthAVA needs another seed than the source's ({seed}): "
-                         "with the same seed it would contain the same images")
+                         "with the same seed it would contain the same images; set "
+                         f"target_synth_seed too, e.g. `iaa book -p synth_seed {seed} "
+                         f"-p target_synth_seed {int(seed) + 1}`")
     synth_dir = synth_ava_dir(n, short_edge, seed)
     generate_synth_ava(synth_dir, n=n, seed=seed, short_edge=short_edge)
     labels = read_ava_txt(synth_dir / "AVA.txt")
