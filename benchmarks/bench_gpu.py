@@ -61,6 +61,7 @@ def _loss(outputs) -> "torch.Tensor":
 def measure(net: dict, device, *, steps: int, batch: int | None, amp: bool) -> dict:
     import torch
 
+    from iaalib.engine.device import peak_memory, reset_peak_memory
     from iaalib.models.factory import build_model
 
     b = batch or net["batch"]
@@ -71,8 +72,7 @@ def measure(net: dict, device, *, steps: int, batch: int | None, amp: bool) -> d
     x = torch.randn(b, *net["shape"], device=device)
     if amp:
         x = x.contiguous(memory_format=torch.channels_last)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    reset_peak_memory(device)
 
     def sync():
         if device.type == "cuda":
@@ -102,11 +102,11 @@ def measure(net: dict, device, *, steps: int, batch: int | None, amp: bool) -> d
             model(x)
         sync()
     score_s = time.perf_counter() - t0
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    peak = peak_memory(device)
     return {"batch": b, "input": list(net["shape"]), "steps": steps,
             "train_images_per_s": round(steps * b / train_s, 1),
             "score_images_per_s": round(steps * b / score_s, 1),
-            "peak_memory_mib": None if peak is None else round(peak, 1)}
+            "peak_memory_mib": peak["mib"], "peak_memory_kind": peak["kind"]}
 
 
 def main(argv: list[str] | None = None) -> int:

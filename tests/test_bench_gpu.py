@@ -32,3 +32,5 @@ def test_the_measurement_runs_on_the_cpu_when_allowed(tmp_path):
     m = report["families"]["mtcnn1"]
     assert report["device"] == "cpu" and m["input"] == [3, 227, 227] and m["batch"] == 2
     assert m["train_images_per_s"] > 0 and m["score_images_per_s"] > 0
+    # the engine's own reader (iaalib.engine.device.peak_memory): on a CPU the process's max RSS
+    assert m["peak_memory_kind"] == "process max RSS" and m["peak_memory_mib"] > 100

@@ -431,6 +431,15 @@ def test_build_resized_cache_is_resumable(image_set, tmp_path):
         assert abs(cached.size[0] / cached.size[1] / (w / h) - 1) < 0.01
     again = im.build_resized_cache(manifest(ids), image_dir, tmp_path / "r", short_edge=128)
     assert again["n_written"] == 0 and again["n_existing"] == 6
+    assert again["skipped"] == {"corrupt": 1, "missing": 1}
+    # Complete for these ids: the next call reads cache.json and touches no image, so a file that
+    # appeared since (18) is not tried; another id set is checked image by image again.
+    Image.new("RGB", (300, 200)).save(image_dir / "18.jpg")
+    again = im.build_resized_cache(manifest(ids), image_dir, tmp_path / "r", short_edge=128)
+    assert again["skipped"] == {"corrupt": 1, "missing": 1} and not (tmp_path / "r" / "18.jpg").exists()
+    more = im.build_resized_cache(manifest([*ids, 19]), image_dir, tmp_path / "r", short_edge=128)
+    assert more["n_written"] == 1 and more["skipped"] == {"corrupt": 1, "missing": 1}
+    assert (tmp_path / "r" / "18.jpg").exists()
     with pytest.raises(ValueError, match="cache.json"):
         im.build_resized_cache(manifest(ids), image_dir, tmp_path / "r", short_edge=256)
     # The cached copy feeds the same pipeline: SAF output equals resizing the original directly.

@@ -82,7 +82,8 @@ def test_resident_images_are_decoded_once_and_augmented_each_epoch(data):
 def test_a_run_trains_through_the_device_path(data, tmp_path, monkeypatch):
     """decode_device "cuda", with the device swapped for the CPU: the run trains on every image
     and scores the test set like the CPU path's run (same seeds, same crops)."""
-    monkeypatch.setattr(on_device, "decode_device", lambda name, local_rank=None: torch.device("cpu"))
+    monkeypatch.setattr(on_device, "decode_device",
+                        lambda name, local_rank=None: None if name == "cpu" else torch.device("cpu"))
     cfg = tiny_config(data, family="mtcnn1", val=False, epochs=2)
     dev_cfg = tiny_config(data, family="mtcnn1", val=False, epochs=2,
                           data={**cfg.data.__dict__, "decode_device": "cuda", "resident": True})
@@ -94,6 +95,18 @@ def test_a_run_trains_through_the_device_path(data, tmp_path, monkeypatch):
     assert [h["n_images"] for h in run.history] == [h["n_images"] for h in ref.history] == [12, 12]
     assert run.metrics["n_images"] == ref.metrics["n_images"] == 6
     np.testing.assert_allclose(run.predictions["p_high"], ref.predictions["p_high"], atol=0.05)
+
+
+def test_decode_device_resolves_every_setting(monkeypatch):
+    """One place turns data.decode_device into a device: None keeps decoding in the workers."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert on_device.decode_device("cpu") is None and on_device.decode_device("auto") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert on_device.decode_device("auto") == torch.device("cuda", 1)   # torchrun's rank
+    assert on_device.decode_device("cuda", local_rank=0) == torch.device("cuda", 0)
+    assert on_device.decode_device("cuda:3") == torch.device("cuda", 3)
+    assert on_device.decode_device("cpu") is None
 
 
 def test_resident_needs_a_device_path():

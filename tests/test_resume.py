@@ -100,6 +100,27 @@ def test_interrupted_then_resumed_equals_uninterrupted(data, references, tmp_pat
         assert [h["lam"] for h in resumed.history] == [1.0, 1.0, 0.0]
 
 
+def test_interrupted_after_the_last_epoch_repeats_it_exactly(data, reference, tmp_path,
+                                                             monkeypatch):
+    """The last epoch writes no resume state (finish() replaces last.pt at once): a run stopped
+    between its last epoch and finishing resumes from its last checkpoint and ends the same."""
+    def stop(self):
+        raise KeyboardInterrupt("simulated interruption before finishing")
+
+    monkeypatch.setattr(T.Trainer, "finish", stop)
+    out = tmp_path / "run"
+    cfg = _config(data)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg, out=out)
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert (ckpt["epoch"], ckpt["batch"]) == (cfg.epochs - 1, 5)  # the last mid-epoch checkpoint
+    assert len(read_history(out)) == cfg.epochs                   # the epoch itself was recorded
+    monkeypatch.undo()
+    resumed = T.train(cfg, out=out)
+    assert [(r["epoch"], r["batch"]) for r in resumed.record["resumed"]] == [(2, 5)]
+    _assert_same_results(out, reference.dir)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(data, reference, tmp_path):
     cfg = _config(data)

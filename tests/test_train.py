@@ -243,16 +243,17 @@ def test_checkpoints_every_n_steps_and_every_epoch_hold_the_resume_state(data, t
     monkeypatch.setattr(T.Trainer, "finish", lambda self: None)  # the state before finishing
     run = T.train(cfg, out=tmp_path / "ck")
     saved = [line for line in caplog.messages if line.startswith("checkpoint saved")]
-    # 3 steps per epoch: mid-epoch at steps 2 and 4, epoch ends at steps 3 and 6
-    assert [s.split("step=")[1].split()[0] for s in saved] == ["2", "3", "4", "6"]
+    # 3 steps per epoch: mid-epoch at steps 2 and 4, the end of epoch 1 at step 3; the end of
+    # the last epoch (step 6) writes no resume state: finish() replaces last.pt right after
+    assert [s.split("step=")[1].split()[0] for s in saved] == ["2", "3", "4"]
     ckpt = load_checkpoint(run.dir / "checkpoints" / "last.pt")
     assert {"format", "format_version", "config", "config_hash", "model", "optimizer",
             "scheduler", "rng", "epoch", "batch", "step", "history", "running", "task",
             "best", "tag_columns"} <= set(ckpt)
     assert {"mtrl", "early_stop"} <= set(ckpt["task"])  # Kao's task state: Ω and early stopping
     assert set(ckpt["rng"]) >= {"torch", "numpy", "python"}
-    assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (2, 0, 6)
-    assert ckpt["scheduler"]["last_epoch"] == 2 and [h["lr"] for h in run.history] == [0.01, 0.005]
+    assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (1, 1, 4)
+    assert ckpt["scheduler"]["last_epoch"] == 1 and [h["lr"] for h in run.history] == [0.01, 0.005]
     assert ckpt["optimizer"]["state"]  # SGD momentum buffers
 
 

@@ -404,7 +404,10 @@ def build_resized_cache(manifest: str | os.PathLike | pd.DataFrame, image_dir: s
 
     Resumable: existing files are kept, each file is written atomically. Bad images are skipped and
     counted by reason (the Dataset then reports them as "missing"). ``cache_dir/cache.json`` records
-    ``short_edge`` and ``quality``; reusing a directory built with other values is an error.
+    ``short_edge`` and ``quality``; reusing a directory built with other values is an error. Once
+    every image has been tried, ``cache.json`` also records the set of ids (a sha256) and the
+    skipped ids by reason: a later call with the same ids reads that record and touches no image
+    (on real AVA: no 255k file checks, no retrying and re-warning about the damaged originals).
     Choice: JPEG quality 95 with 4:4:4 chroma (re-encoding loss well below what the 227/256 px
     networks resolve); Pillow's antialiased bilinear resize, as torchvision's ``Resize`` uses on PIL.
     """
@@ -419,6 +422,13 @@ def build_resized_cache(manifest: str | os.PathLike | pd.DataFrame, image_dir: s
     else:
         write_json(info_file, settings)
     ids = (manifest["image_id"] if isinstance(manifest, pd.DataFrame) else manifest_ids(manifest)).to_numpy(np.int64)
+    ids_sha256 = sha256_bytes(np.sort(ids).tobytes())
+    complete = read_json(info_file).get("complete") or {}
+    if complete.get("ids_sha256") == ids_sha256:
+        skipped_ids = complete["skipped_ids"]
+        n_skipped = sum(len(v) for v in skipped_ids.values())
+        return {"n_images": len(ids), "n_written": 0, "n_existing": len(ids) - n_skipped,
+                "skipped": {r: len(v) for r, v in skipped_ids.items()}, "cache_dir": str(cache_dir)}
     jobs = [(Path(image_dir) / f"{i}{ext}", cache_dir / f"{i}.jpg") for i in ids]
     todo = [job for job in jobs if not job[1].exists()]
     args = dict(short_edge=short_edge, quality=quality, max_pixels=max_pixels, min_side=min_side)
@@ -427,9 +437,16 @@ def build_resized_cache(manifest: str | os.PathLike | pd.DataFrame, image_dir: s
             results = list(pool.map(_cache_one, todo, [args] * len(todo), chunksize=32))
     else:
         results = [_cache_one(job, args) for job in todo]
-    skipped = collections.Counter(r for r in results if r is not None)
-    return {"n_images": len(jobs), "n_written": len(todo) - sum(skipped.values()),
-            "n_existing": len(jobs) - len(todo), "skipped": dict(skipped), "cache_dir": str(cache_dir)}
+    skipped_ids: dict[str, list[int]] = {}
+    for (source, _), reason in zip(todo, results):
+        if reason is not None:
+            skipped_ids.setdefault(reason, []).append(int(source.stem))
+    write_json(info_file, {**read_json(info_file),
+                           "complete": {"ids_sha256": ids_sha256, "skipped_ids": skipped_ids}})
+    n_skipped = sum(len(v) for v in skipped_ids.values())
+    return {"n_images": len(jobs), "n_written": len(todo) - n_skipped,
+            "n_existing": len(jobs) - len(todo), "skipped": {r: len(v) for r, v in skipped_ids.items()},
+            "cache_dir": str(cache_dir)}
 
 
 def manifest_ids(path: str | os.PathLike) -> pd.Series:

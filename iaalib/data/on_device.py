@@ -164,9 +164,14 @@ class DecodedBatches:
             yield self.dataset.decode_batch(batch)
 
 
-def decode_device(name: str, *, local_rank: int | None = None) -> torch.device:
-    """``data.decode_device`` as a device: "cuda" is this process's GPU (``LOCAL_RANK`` under
-    torchrun); "cpu" runs the same path on the CPU (tests)."""
+def decode_device(name: str, *, local_rank: int | None = None) -> torch.device | None:
+    """``data.decode_device`` as the device this path decodes on, or None for "cpu" (decoding
+    stays in the DataLoader workers): "auto" is "cuda" when a GPU is visible, else "cpu"; "cuda" is
+    this process's GPU (``LOCAL_RANK`` under torchrun); "cuda:N" names one."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return None
     if name == "cuda":
         rank = int(os.environ.get("LOCAL_RANK", 0)) if local_rank is None else local_rank
         return torch.device("cuda", rank)

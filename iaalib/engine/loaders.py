@@ -67,15 +67,12 @@ def build_dataset(cfg: ExperimentConfig, manifest, *, train: bool, image_dir=Non
                                  seed=cfg.seed, tag_columns=tag_columns)
     args = (manifest, image_dir or cfg.data.image_dir, build_transform(cfg.data, train=train))
     kwargs = dict(strict=cfg.data.strict_images, seed=cfg.seed, tag_columns=tag_columns)
-    name = cfg.data.decode_device
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name != "cpu":
-        where = device if device is not None and device.type != "cpu" \
-            else on_device.decode_device(name)
-        return on_device.EncodedImageDataset(*args, device=where, resident=cfg.data.resident,
-                                             **kwargs)
-    return images.AvaImageDataset(*args, **kwargs)
+    where = on_device.decode_device(cfg.data.decode_device)
+    if where is None:
+        return images.AvaImageDataset(*args, **kwargs)
+    if device is not None and device.type != "cpu":  # the training device (its rank under DDP)
+        where = device
+    return on_device.EncodedImageDataset(*args, device=where, resident=cfg.data.resident, **kwargs)
 
 
 def build_batch_sampler(dataset, data: DataConfig, batch_size: int, *, shuffle: bool, seed: int,

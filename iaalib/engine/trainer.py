@@ -286,18 +286,23 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "rng": rng_state()}
 
-    def _save(self, *, best: bool = False) -> None:
-        """``last.pt`` for resuming; ``best.pt`` holds the weights only (no optimiser state,
-        which is as large as the weights for SGD with momentum and twice that for Adam)."""
+    def _save(self, *, best: bool = False, resume: bool = True) -> None:
+        """``last.pt`` for resuming (unless ``resume`` is False); ``best.pt`` holds the weights
+        only (no optimiser state, which is as large as the weights for SGD with momentum and twice
+        that for Adam)."""
         if not self.dinfo.is_main:
             return
         ckpt_dir = self.run_dir / "checkpoints"
-        save_checkpoint(ckpt_dir / "last.pt", self.checkpoint_state())
+        if resume:
+            save_checkpoint(ckpt_dir / "last.pt", self.checkpoint_state())
         if best:
             save_checkpoint(ckpt_dir / "best.pt", self.weights_state())
         st = self.state
-        log.debug("checkpoint saved: epoch=%d batch=%d step=%d%s", st["epoch"], st["batch"],
-                  st["step"], " (best)" if best else "")
+        if resume:
+            log.debug("checkpoint saved: epoch=%d batch=%d step=%d%s", st["epoch"], st["batch"],
+                      st["step"], " (best)" if best else "")
+        elif best:
+            log.debug("best weights saved: epoch=%d step=%d", st["epoch"], st["step"])
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> None:
@@ -439,7 +444,11 @@ class Trainer:
                 st["best"].update(value=val.get(self.best_metric), epoch=epoch + 1)
         st["history"].append(row)
         st["epoch"], st["batch"], st["running"] = epoch + 1, 0, _fresh_running()
-        self._save(best=improved)
+        # The last epoch writes no resume state: finish() follows at once and replaces last.pt
+        # with the final weights (for a VGG16 run, about 1 GB of optimiser state not written).
+        # Killed in between, the run resumes from the epoch before and repeats this one exactly.
+        last = st["epoch"] >= cfg.epochs or self.step_limit_reached()
+        self._save(best=improved, resume=not last)
         if self.dinfo.is_main:
             write_history(self.run_dir, st["history"])
             self.task.write_files(self.run_dir)
