@@ -278,11 +278,16 @@ def test_equal_steps_scale_the_delta1_epochs_and_schedule(tmp_path):
 def test_seeded_gives_the_other_delta_rows_fewer_seeds(tmp_path):
     data = _data29(tmp_path)
     s = dataclasses.replace(TINY, seeds=(0, 1, 2), other_delta_seeds=1)
-    grid = kao.seeded(kao.table1_configs(s, data, deltas=[0, 1], lambdas=[0, "1/M"]), s)
+    grid = kao.seeded(kao.table1_configs(s, data, deltas=[0, 1], lambdas=[0, "1/M", 1]), s)
     seeds = {}
     for (key, seed) in grid:
-        seeds.setdefault(key[0], set()).add(seed)
-    assert seeds == {"delta=0": {0, 1, 2}, "delta=1": {0}}
+        seeds.setdefault(key, set()).add(seed)
+    # δ = 1, λ = 1 is no claim's arm: one seed; the claim "λ = 1/M beats λ = 0 at δ = 1"
+    # (paper_results.yaml) rests on the other two δ = 1 arms, so they get every seed
+    assert seeds == {("delta=0", "lambda=0"): {0, 1, 2}, ("delta=0", "lambda=1/M"): {0, 1, 2},
+                     ("delta=0", "lambda=1"): {0, 1, 2}, ("delta=1", "lambda=1"): {0},
+                     ("delta=1", "lambda=0"): {0, 1, 2}, ("delta=1", "lambda=1/M"): {0, 1, 2}}
+    assert {"delta=1 | lambda=0", "delta=1 | lambda=1/M"} <= kao.claim_arms()
     # keys that name no δ (Table III's rows) get every seed
     t3 = kao.seeded(kao.table3_configs(s, data), s)
     assert {seed for (_key, seed) in t3} == {0, 1, 2}

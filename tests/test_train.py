@@ -16,6 +16,7 @@ from iaalib.engine.config import ExperimentConfig
 from iaalib.errors import CheckpointError, IaaError, TrainingDivergedError
 from iaalib.engine.evaluate import load_model
 from iaalib.models import mtrl
+from iaalib.models.factory import build_model
 
 
 @pytest.fixture(scope="module")
@@ -348,3 +349,39 @@ def test_code_revision_falls_back_to_the_package_version_outside_git(monkeypatch
     assert rev["iaalib_version"] == __version__
     if rev["git_revision"] is not None:  # a git checkout: a full commit hash and a dirty flag
         assert len(rev["git_revision"]) == 40 and isinstance(rev["dirty"], bool)
+
+
+def test_pretrained_layers_learn_at_their_own_rate(data, tmp_path):
+    """optim.pretrained_lr_mult: the fine-tuned backbone (the MTCNN's layers 1-6) gets
+    lr × mult, the new head lr; one plain SGD step moves each by exactly -rate × gradient."""
+    from torchvision import models as tvm
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18.pth"
+    torch.save(tvm.resnet18(weights=None).state_dict(), weights)
+    cfg = tiny_config(data, family="mtcnn_finetune", val=False, epochs=1,
+                      model={"family": "mtcnn_finetune", "backbone": "resnet18", "fc_dim": 16,
+                             "weights": str(weights), "dropout": 0.0},
+                      optim={"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0,
+                             "pretrained_lr_mult": 0.01})
+    assert cfg.with_overrides({"optim.pretrained_lr_mult": 1.0}).config_hash() != cfg.config_hash()
+    model = build_model(cfg.model, num_tags=2)
+    groups = T.parameter_groups(model, cfg)
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.low.parameters()}
+    assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(model.parameters()))
+    opt = T.build_optimizer(cfg.optim, groups)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, pytest.approx(0.001)]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.train()
+    out = model(torch.randn(4, 3, 64, 64))
+    (out["aesthetic_logits"].sum() + out["tag_logits"].sum()).backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    opt.step()
+    for name in ("low.conv1.weight", "aesthetic_head.weight"):
+        rate = 0.001 if name.startswith("low.") else 0.1
+        p = dict(model.named_parameters())[name]
+        torch.testing.assert_close(p.detach(), before[name] - rate * grads[name])
+    # one group when the mult is 1 or the network starts from scratch
+    assert len(T.parameter_groups(model, cfg.with_overrides({"optim.pretrained_lr_mult": 1.0}))) == 1
+    scratch = tiny_config(data, family="mtcnn1", optim={"pretrained_lr_mult": 0.1})
+    assert len(T.parameter_groups(build_model(scratch.model, num_tags=2), scratch)) == 1

@@ -40,7 +40,7 @@ PRESENTATION_FIELDS = ("name", "quiet", "data.num_workers", "checkpoint_every")
 #: that does not use them keeps the hash (and the run directory) it had before they existed.
 LATER_FIELDS = {"model.stem": None, "data.stem_size": 112, "data.stem_flip": True,
                 "monitor_test": False, "max_steps": 0, "data.decode_device": "cpu",
-                "data.resident": False}
+                "data.resident": False, "optim.pretrained_lr_mult": 1.0}
 
 
 @dataclass
@@ -164,6 +164,12 @@ class OptimConfig:
     **Choice:** lr 0.01, weight decay 5e-4 (Kao's Gaussian priors ΘᵀΘ + WᵀW as L2 decay), and a
     constant schedule; "step" multiplies the lr by ``gamma`` every ``step_size`` epochs, "cosine"
     anneals to 0 over the run (both stepped once per epoch).
+
+    ``pretrained_lr_mult``: the pretrained part of a network (an ImageNet backbone being fine-tuned,
+    :func:`iaalib.models.factory.pretrained_part`) learns at ``lr × pretrained_lr_mult``, the new
+    layers at ``lr``. **Choice:** 1 (one rate for all, as neither paper says otherwise); Caffe's
+    fine-tuning convention of the papers' time gave new layers 10× the rate of pretrained ones,
+    i.e. 0.1 here.
     """
     name: str = "sgd"
     lr: float = 0.01
@@ -172,6 +178,7 @@ class OptimConfig:
     schedule: str = "constant"
     step_size: int = 10
     gamma: float = 0.1
+    pretrained_lr_mult: float = 1.0
 
 
 @dataclass
@@ -314,6 +321,7 @@ class ExperimentConfig:
             ("loss.mtrl.update_unit", self.loss.mtrl.update_unit in ("epoch", "step"),
              "'epoch' or 'step'"),
             ("loss.mtrl.update_every", self.loss.mtrl.update_every >= 1, "at least 1"),
+            ("optim.pretrained_lr_mult", self.optim.pretrained_lr_mult > 0, "positive"),
             ("epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("grad_accumulation", self.grad_accumulation >= 1, "at least 1"),

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_write, read_json, write_json
 from ..errors import CheckpointError, IaaError, TrainingDivergedError
-from ..models.factory import build_model
+from ..models.factory import build_model, pretrained_part
 from ..paths import runs_home
 from ..tasks import build_task
 from .checkpoint import (init_weights_from, load_checkpoint, rng_state, save_checkpoint,
@@ -159,6 +159,19 @@ def _clear_run(run_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------- building blocks
+def parameter_groups(model: torch.nn.Module, cfg: ExperimentConfig) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: one, or (``optim.pretrained_lr_mult`` ≠ 1 and a
+    pretrained backbone, :func:`iaalib.models.factory.pretrained_part`) the new layers at ``lr``
+    followed by the pretrained ones at ``lr × pretrained_lr_mult``."""
+    part = pretrained_part(model, cfg.model) if cfg.optim.pretrained_lr_mult != 1.0 else None
+    if part is None:
+        return [{"params": list(model.parameters())}]
+    old = {id(p) for p in part.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) not in old]},
+            {"params": list(part.parameters()),
+             "lr": cfg.optim.lr * cfg.optim.pretrained_lr_mult}]
+
+
 def build_optimizer(optim: OptimConfig, params) -> torch.optim.Optimizer:
     """SGD with momentum (both papers) or Adam; ``weight_decay`` is Kao's Gaussian prior."""
     if optim.name == "sgd":
@@ -219,7 +232,7 @@ class Trainer:
         else:
             self.net = self.model
         _decorrelate_ranks(cfg.seed, dinfo.rank, 0)
-        self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
+        self.optimizer = build_optimizer(cfg.optim, parameter_groups(self.model, cfg))
         self.scheduler = build_scheduler(cfg.optim, self.optimizer, cfg.epochs)
         self.task = build_task(cfg, num_tags=self.num_tags, num_train=len(self.train_set))
         self.sampler = build_batch_sampler(self.train_set, cfg.data, self.micro_batch, shuffle=True,

@@ -55,3 +55,18 @@ def build_model(model_cfg, *, num_tags: int | None = None) -> nn.Module:
         return nima.nima(m.backbone or "resnet18", weights=m.weights, width_mult=m.width_mult, **opts)
     raise IaaError(f"unknown model family {m.family!r}; expected one of {', '.join(FAMILIES)}")
 
+
+
+def pretrained_part(model: nn.Module, model_cfg) -> nn.Module | None:
+    """The part of ``model`` that starts from ``model_cfg.weights`` (a fine-tuned ImageNet
+    backbone): the fine-tuned MTCNN's layers 1–6 (``low``), SAF's VGG16 encoder, NIMA's features;
+    None when the network starts from scratch."""
+    if not model_cfg.weights:
+        return None
+    if model_cfg.family == "mtcnn_finetune":
+        return model.low
+    if model_cfg.family == "saf":
+        return model.encoder
+    if model_cfg.family == "nima":
+        return model.features
+    return None

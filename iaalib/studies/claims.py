@@ -21,7 +21,8 @@ is the ordinary paired bootstrap over images (``tests/test_claims.py`` checks it
 paper's direction), "contradicted" when it lies below 0, "inconclusive" when it contains 0.
 **Choice:** a claim whose arms have fewer than :data:`MIN_SEEDS` seeds is "inconclusive" whatever
 its interval: with one or two seeds the interval cannot show the run-to-run variation, so it
-would be too narrow (the demo trains its δ = 1 rows with one seed).
+would be too narrow (the rehearsal profile trains one seed; every arm a Kao claim names gets all
+the profile's seeds, :func:`iaalib.studies.kao.seeded`).
 """
 from __future__ import annotations
 

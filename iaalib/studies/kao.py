@@ -40,7 +40,8 @@ from ..errors import IaaError
 from ..models.factory import build_model
 from ..models.mtrl import task_correlation
 from ..synth.ava import generate_synth_ava
-from .runner import training_subset, with_seeds
+from . import paper as paper_data
+from .runner import arm_label, training_subset, with_seeds
 
 #: Table I's λ settings: numbers, "k/M", or "early" (λ = ``early_stop_lam`` until the semantic loss
 #: plateaus, then 0).
@@ -70,7 +71,8 @@ class KaoSettings:
     **Choice:** fine-tuned backbones (Table III) train ``finetune_epochs`` epochs on the first
     ``finetune_train_size`` images of a seeded permutation of the training set (0 = all), with a
     head of ``finetune_fc_dim`` units; ``finetune_weights`` must be pretrained ("imagenet" or a
-    file) — a randomly initialised backbone is not "fine-tuned".
+    file) — a randomly initialised backbone is not "fine-tuned". The pretrained layers learn at
+    ``lr × finetune_lr_mult`` (``optim.pretrained_lr_mult``; 1: one rate for all).
 
     **Choice:** Table I's "early stopping" column trains with λ = ``early_stop_lam`` (1, the
     column next to it) until the training semantic loss has not improved by ``early_stop_min_delta``
@@ -88,8 +90,8 @@ class KaoSettings:
     ``epochs`` × n(δ = 0) / n(δ) epochs (rounded), i.e. about as many optimiser steps as the δ = 0
     runs; otherwise the same number of epochs. The paper gives neither; with equal epochs a small
     demo δ = 1 net sees too few steps to learn its tags. ``seeds``: the training seeds (the
-    profile's); ``other_delta_seeds``: how many of them the δ ≠ 0 rows use (None: all; the demo
-    trains them once, so their claims are "inconclusive", see :data:`iaalib.studies.claims.MIN_SEEDS`).
+    profile's); ``other_delta_seeds``: how many of them the δ ≠ 0 cells that no claim rests on use
+    (None: all; the demo trains them once); the arms of a claim get every seed (:func:`seeded`).
     """
     epochs: int = 10
     batch_size: int = 32
@@ -113,6 +115,7 @@ class KaoSettings:
     finetune_train_size: int = 0
     finetune_fc_dim: int | None = 512
     finetune_weights: str | None = "imagenet"
+    finetune_lr_mult: float = 1.0
     transfer_epochs: int | None = None
     early_stop_lam: float = 1.0
     early_stop_patience: int = 1
@@ -242,6 +245,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
     if steps_factor != 1.0:
         epochs = max(1, round(epochs * steps_factor))
     model: dict[str, Any] = {"family": family, "dropout": s.dropout, "stem": s.stem}
+    lr_mult = 1.0
     if family == "mtcnn_finetune":
         if not backbone:
             raise ValueError("family 'mtcnn_finetune' needs a backbone")
@@ -250,6 +254,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
                              "a randomly initialised backbone is not fine-tuned")
         model.update(backbone=backbone, weights=s.finetune_weights, width_mult=1.0,
                      fc_dim=s.finetune_fc_dim)
+        lr_mult = float(s.finetune_lr_mult)
     elif family in ARCHITECTURES:
         options: dict[str, Any] = {"batch_norm": bool(s.batch_norm)}
         if s.pool_size is not None:
@@ -276,7 +281,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "model": model,
         "loss": loss,
         "optim": {"name": s.optimizer, "lr": s.lr, "weight_decay": s.weight_decay,
-                  "schedule": s.schedule,
+                  "schedule": s.schedule, "pretrained_lr_mult": lr_mult,
                   "step_size": max(1, round(s.step_size * steps_factor))},
         "epochs": epochs,
         "batch_size": s.batch_size, "seed": int(s.seed if seed is None else seed),
@@ -313,13 +318,26 @@ def delta_steps_factor(settings: KaoSettings, data: KaoData, delta: float) -> fl
     return n0 / n
 
 
+def claim_arms() -> frozenset[str]:
+    """The arms (``"row | column"``) that Kao's claims name literally (``paper_results.yaml``)."""
+    names = set()
+    for spec in paper_data.claims("kao"):
+        for side in ("better", "worse"):
+            arms = [spec[side]] if isinstance(spec[side], str) else spec[side]
+            names.update(a for a in arms if "{" not in a)
+    return frozenset(names)
+
+
 def seeded(grid: Mapping[tuple[str, str], ExperimentConfig], settings: KaoSettings
            ) -> dict[tuple[tuple[str, str], int], ExperimentConfig]:
     """A Kao grid once per training seed (:func:`iaalib.studies.runner.with_seeds`): rows
     ``"delta=0"`` (and rows that name no δ) with every seed of ``settings.seeds``, other δ rows
-    with the first ``settings.other_delta_seeds`` of them."""
+    with the first ``settings.other_delta_seeds`` of them, except the arms a claim rests on
+    (:func:`claim_arms`, e.g. Table I's δ = 1 λ = 1/M and λ = 0), which get every seed: each
+    headline comparison is tested over all the profile's seeds."""
+    wanted = claim_arms()
     zero = {k: c for k, c in grid.items() if not str(k[0]).startswith("delta=")
-            or k[0] == delta_label(0)}
+            or k[0] == delta_label(0) or arm_label(k) in wanted}
     other = {k: c for k, c in grid.items() if k not in zero}
     few = settings.seeds[:settings.other_delta_seeds] if settings.other_delta_seeds else settings.seeds
     return {**with_seeds(zero, settings.seeds), **with_seeds(other, few)}

@@ -1,0 +1,125 @@
+"""How should the demo fine-tune its ImageNet backbone? Kao Table III's fine-tuned MTCNN #1 variants.
+
+    python -m benchmarks.bench_finetune [--profile demo] [--home DIR] [--seeds 0 1 2]
+                                        [--variant NAME=KEY:VALUE,KEY:VALUE ...] [--report FILE]
+
+Trains the chapter's fine-tuned EfficientNet-Lite0 (its blocks above the frozen stride-16 stem,
+ImageNet weights; ``studies.kao.finetune_config``, so exactly the book's runs) under each variant
+(dotted config overrides, e.g. ``bs16=batch_size:16,optim.pretrained_lr_mult:0.1``; ``train_size:N``
+fine-tunes on another seeded subset of N images, 0 = all) and the
+trunk MTCNN #1 it is compared with, with every seed, two runs at a time as the book does. Reports
+per variant: test accuracy, SRCC of p(high), semantic AP (mean ± SD over seeds), the majority
+rate and the seconds per run. Needs the profile's data (``iaa book --only 01`` under the same
+IAA_HOME). Writes ``benchmarks/results/demo_finetune.json``. Not a test: numbers, not assertions.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._report import machine_info, write_report  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_VARIANTS = {
+    "profile": {},
+    "lr_mult 0.1": {"optim.pretrained_lr_mult": 0.1},
+    "bs16": {"batch_size": 16},
+    "bs16 lr_mult 0.1": {"batch_size": 16, "optim.pretrained_lr_mult": 0.1},
+    "bs16 lr_mult 0.1 lr 3e-3": {"batch_size": 16, "optim.pretrained_lr_mult": 0.1,
+                                 "optim.lr": 0.003},
+}
+
+
+def _parse_variant(text: str) -> tuple[str, dict]:
+    name, _, body = text.partition("=")
+    items = [kv.split(":", 1) for kv in body.split(",") if kv]
+    return name, {k: yaml.safe_load(v) for k, v in items}
+
+
+def _stats(values: list[float]) -> dict:
+    a = np.asarray(values, float)
+    return {"mean": round(float(a.mean()), 4),
+            "sd": round(float(a.std(ddof=1)), 4) if a.size > 1 else None,
+            "values": [round(float(v), 4) for v in a]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--home", help="IAA_HOME with the profile's data (default: the current one)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--variant", action="append", default=[], help="NAME=KEY:VALUE,...")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--report", default=str(RESULTS / "demo_finetune.json"))
+    args = p.parse_args(argv)
+    if args.home:
+        os.environ["IAA_HOME"] = str(Path(args.home).resolve())
+    from iaalib import datasets, profiles
+    from iaalib.studies import kao, runner
+
+    S = profiles.chapter_settings(args.profile, "03_kao_mtrl", {})
+    dataset = datasets.profile_dataset(S)
+    data = kao.kao_data(S.profile, dataset.image_dir, deltas=[0])
+    settings = kao.KaoSettings.from_settings(S)
+    variants = dict(_parse_variant(v) for v in args.variant) if args.variant else DEFAULT_VARIANTS
+    configs = {}
+    for name, overrides in variants.items():
+        overrides = dict(overrides)
+        size = overrides.pop("train_size", None)  # fine-tune on another subset (0: all images)
+        s = settings if size is None else dataclasses.replace(settings, finetune_train_size=size)
+        base = kao.finetune_config(s, data, backbone="efficientnet_lite0")
+        cfg = base.with_overrides(overrides) if overrides else base
+        suffix = "".join(f"-{k.split('.')[-1]}{v}" for k, v in overrides.items())
+        suffix += "" if size is None else f"-n{size}"
+        configs[name] = cfg.with_overrides({"name": base.name.rsplit("-s", 1)[0] + suffix})
+    configs["trunk MTCNN #1"] = kao.trunk_config(settings, data, lam="1/M")
+    seeded = runner.with_seeds(configs, args.seeds)
+    t0 = time.perf_counter()
+    runs = runner.run_grid(seeded, workers=args.workers)
+    wall = time.perf_counter() - t0
+    test = data.test
+
+    share_high = float(pd.read_csv(test, usecols=["label"])["label"].mean())
+    report = {"benchmark": "demo_finetune", "profile": args.profile, "seeds": args.seeds,
+              "majority_rate": round(max(share_high, 1 - share_high), 4),
+              "wall_seconds": round(wall, 1), "variants": {}}
+    for name, cfg in configs.items():
+        rs = [runs[(name, s)] for s in args.seeds]
+        seconds = [r.record.get("seconds") or _seconds(r.record) for r in rs]
+        report["variants"][name] = {
+            "overrides": variants.get(name, {}),
+            "config": {"batch_size": cfg.batch_size, "epochs": cfg.epochs, "lr": cfg.optim.lr,
+                       "pretrained_lr_mult": cfg.optim.pretrained_lr_mult,
+                       "train": Path(cfg.data.train).name,
+                       "train_images": int(len(pd.read_csv(cfg.data.train, usecols=["image_id"])))},
+            "acc": _stats([r.metrics["acc"] for r in rs]),
+            "srcc_p_high": _stats([r.metrics["srcc_p_high"] for r in rs]),
+            "semantic_ap": _stats([r.metrics["semantic_ap"] for r in rs]),
+            "seconds_per_run": _stats(seconds)}
+        v = report["variants"][name]
+        print(f"{name:28} acc {v['acc']['mean']:.3f}  srcc {v['srcc_p_high']['mean']:.3f} "
+              f"± {v['srcc_p_high']['sd'] or 0:.3f}  AP {v['semantic_ap']['mean']:.3f}  "
+              f"{v['seconds_per_run']['mean']:.0f} s/run")
+    report["machine"] = machine_info()
+    write_report(Path(args.report), report)
+    return 0
+
+
+def _seconds(record: dict) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(record["finished"])
+            - datetime.fromisoformat(record["started"])).total_seconds()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
