@@ -155,7 +155,9 @@ def run_rows(home: Path) -> list[dict]:
             "ava_manifest": kind, "ava_n_train": n_train, "ava_n_test": n_test,
             "ava_epochs": cfg.epochs,
             "ava_flops": schedule_flops(flops_of[key], epochs=cfg.epochs, n_train=n_train,
-                                        n_test=n_test, monitor_test=True),
+                                        n_test=n_test, monitor_test=True,
+                                        monitor_every=cfg.monitor_every,
+                                        has_val=bool(cfg.data.val)),
         })
     return rows
 

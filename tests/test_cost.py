@@ -32,8 +32,15 @@ def test_input_shape_is_the_kao_crop_or_the_saf_short_edge_of_an_ava_photo():
 def test_schedule_flops_counts_three_passes_per_training_image_and_the_test_passes():
     assert schedule_flops(10.0, epochs=2, n_train=100, n_test=7, monitor_test=False) == \
         10.0 * (3 * 2 * 100 + 7)
+    # monitored after both epochs; the last epoch's pass is the final one
     assert schedule_flops(10.0, epochs=2, n_train=100, n_test=7, monitor_test=True) == \
-        10.0 * (3 * 2 * 100 + 3 * 7)
+        10.0 * (3 * 2 * 100 + 2 * 7)
+    # ... unless a validation set picks the checkpoint: one more pass at the end
+    assert schedule_flops(10.0, epochs=2, n_train=100, n_test=7, monitor_test=True,
+                          has_val=True) == 10.0 * (3 * 2 * 100 + 3 * 7)
+    # every 4th epoch of 10 (4, 8) and the last (10)
+    assert schedule_flops(10.0, epochs=10, n_train=100, n_test=7, monitor_test=True,
+                          monitor_every=4) == 10.0 * (3 * 10 * 100 + 3 * 7)
 
 
 def test_summarise_costs_by_hand_and_the_books_table(tmp_path):

@@ -131,8 +131,9 @@ def test_training_subset_is_seeded_ordered_and_stable(data):
 def _curve_run(tmp_path, name, values) -> Run:
     run = _fake(tmp_path, name, srcc_mean=values[-1])
     with open(run.dir / "history.jsonl", "w") as fh:
-        for epoch, v in enumerate(values, start=1):
-            fh.write(f'{{"epoch": {epoch}, "test_srcc_mean": {v}}}\n')
+        for epoch, v in enumerate(values, start=1):  # None: no test pass after this epoch
+            fh.write(f'{{"epoch": {epoch}, "test_srcc_mean": {v}}}\n' if v is not None
+                     else f'{{"epoch": {epoch}}}\n')
     return Run(run.dir)
 
 
@@ -157,6 +158,17 @@ def test_levelling_compares_the_last_move_with_the_seed_spread(tmp_path):
     one_seed = runner.levelling({("x", 0): runs[("flat", 0)]}, "test_srcc_mean")
     assert one_seed.at["x", "levelled"] is None
     assert "not assessed" in runner.levelling_sentence(one_seed, "SRCC")
+    # a one-epoch arm has no curve: not assessed, and named in the sentence
+    short = {**runs, ("once", 0): _curve_run(tmp_path, "o0", [0.4]),
+             ("once", 1): _curve_run(tmp_path, "o1", [0.5])}
+    table = runner.levelling(short, "test_srcc_mean")
+    assert table.at["once", "levelled"] is None and np.isnan(table.at["once", "move"])
+    assert "Not assessed (one seed, or one epoch, so no curve): once." in \
+        runner.levelling_sentence(table, "SRCC")
+    # epochs without a test pass (monitor_every > 1) are left out of the curve, not NaN
+    sparse = {("s", 0): _curve_run(tmp_path, "s0", [0.3, None, 0.5, None, 0.6])}
+    assert list(runner.learning_curves(sparse, "test_srcc_mean")["s (seed 0)"].dropna()) == \
+        [0.3, 0.5, 0.6]
 
 
 def test_describe_names_the_input_and_the_schedule(data):

@@ -385,3 +385,34 @@ def test_pretrained_layers_learn_at_their_own_rate(data, tmp_path):
     assert len(T.parameter_groups(model, cfg.with_overrides({"optim.pretrained_lr_mult": 1.0}))) == 1
     scratch = tiny_config(data, family="mtcnn1", optim={"pretrained_lr_mult": 0.1})
     assert len(T.parameter_groups(build_model(scratch.model, num_tags=2), scratch)) == 1
+
+
+def test_monitor_every_records_the_test_metrics_at_its_epochs_and_the_last(data, tmp_path,
+                                                                          monkeypatch):
+    """monitor_every 2 of 5 epochs: test metrics after epochs 2, 4 and 5; the last epoch's pass
+    is the run's final evaluation (not repeated: the same metrics and one pass fewer)."""
+    cfg = tiny_config(data, family="mtcnn1", epochs=5, val=False, monitor_test=True,
+                      monitor_every=2)
+    passes = []
+    real = T.Trainer.evaluate
+
+    def counting(self, dataset, **kw):
+        passes.append(len(dataset))
+        return real(self, dataset, **kw)
+
+    monkeypatch.setattr(T.Trainer, "evaluate", counting)
+    run = T.train(cfg, out=tmp_path / "m")
+    assert [h["epoch"] for h in run.history if "test_acc" in h] == [2, 4, 5]
+    assert len(passes) == 3                                   # no fourth pass in finish()
+    last = run.history[-1]
+    assert last["test_acc"] == run.metrics["acc"] and last["test_srcc_p_high"] == \
+        pytest.approx(run.metrics["srcc_p_high"])
+    # the predictions are those of the final weights: scoring the saved checkpoint agrees
+    from iaalib.engine.evaluate import evaluate_run
+    fresh = evaluate_run(run.dir, device="cpu", return_predictions=True)
+    assert fresh["acc"] == run.metrics["acc"]
+    by_id = fresh["predictions"].set_index("image_id")["p_high"]
+    np.testing.assert_allclose(by_id.loc[run.predictions["image_id"]].to_numpy(),
+                               run.predictions["p_high"].to_numpy(), atol=1e-6)
+    with pytest.raises(IaaError, match="monitor_every"):
+        cfg.with_overrides({"monitor_every": 0})

@@ -40,7 +40,7 @@ PRESENTATION_FIELDS = ("name", "quiet", "data.num_workers", "checkpoint_every")
 #: that does not use them keeps the hash (and the run directory) it had before they existed.
 LATER_FIELDS = {"model.stem": None, "data.stem_size": 112, "data.stem_flip": True,
                 "monitor_test": False, "max_steps": 0, "data.decode_device": "cpu",
-                "data.resident": False, "optim.pretrained_lr_mult": 1.0}
+                "data.resident": False, "optim.pretrained_lr_mult": 1.0, "monitor_every": 1}
 
 
 @dataclass
@@ -193,7 +193,9 @@ class ExperimentConfig:
     also checkpoint every N optimiser steps (0 = at epoch ends only). ``best_metric``: validation
     metric that selects ``best.pt`` ("auto": acc for Kao's classifiers, srcc_mean otherwise).
     ``monitor_test``: also evaluate the test manifest after every epoch and record its metrics as
-    ``test_<metric>`` in ``history.jsonl`` (learning curves; never used to pick a checkpoint).
+    ``test_<metric>`` in ``history.jsonl`` (learning curves; never used to pick a checkpoint);
+    ``monitor_every``: only after every that many epochs, and after the last (whose evaluation
+    is then the run's final one, not repeated when the last weights are the run's result).
     ``max_steps``: end the run after this many optimiser steps in all (0: the whole schedule). The
     epoch in progress is closed as usual (evaluation, checkpoint, history), so a capped run goes
     through every code path of a full one: the rehearsal profile rehearses the ``ava`` runs so.
@@ -216,6 +218,7 @@ class ExperimentConfig:
     num_threads: int | None = None
     quiet: bool = False
     monitor_test: bool = False
+    monitor_every: int = 1
     max_steps: int = 0
 
     # ------------------------------------------------------------------ dict / file round trip
@@ -323,6 +326,7 @@ class ExperimentConfig:
             ("loss.mtrl.update_every", self.loss.mtrl.update_every >= 1, "at least 1"),
             ("optim.pretrained_lr_mult", self.optim.pretrained_lr_mult > 0, "positive"),
             ("epochs", self.epochs >= 1, "at least 1"),
+            ("monitor_every", self.monitor_every >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("grad_accumulation", self.grad_accumulation >= 1, "at least 1"),
             ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),

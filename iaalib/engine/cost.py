@@ -45,10 +45,13 @@ def forward_flops(model: nn.Module, shape: tuple[int, ...]) -> int:
 
 
 def schedule_flops(flops_per_image: float, *, epochs: int, n_train: int, n_test: int,
-                   monitor_test: bool) -> float:
-    """Training (forward + backward on every training image, every epoch) and testing (a forward
-    pass on the test set at the end, and after every epoch with ``monitor_test``)."""
-    test_passes = 1 + (epochs if monitor_test else 0)
+                   monitor_test: bool, monitor_every: int = 1, has_val: bool = False) -> float:
+    """Training (forward + backward on every training image, every epoch) and testing: a forward
+    pass on the test set at the end and, with ``monitor_test``, after every ``monitor_every``-th
+    epoch and the last, whose pass is the final one when no validation set picks another
+    checkpoint (the trainer does not repeat it)."""
+    monitored = epochs // monitor_every + (epochs % monitor_every != 0) if monitor_test else 0
+    test_passes = monitored + (0 if monitor_test and not has_val else 1)
     return flops_per_image * ((1 + BACKWARD_FACTOR) * epochs * n_train + test_passes * n_test)
 
 

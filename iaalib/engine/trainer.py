@@ -220,6 +220,7 @@ class Trainer:
                                       device=self.device) if cfg.data.val else None)
         self.num_tags = len(self.tag_columns)
         self._test_set = None
+        self._final_test = None  # (metrics, predictions) of the last epoch's test pass
         self.model = build_model(cfg.model, num_tags=self.num_tags)
         self.init_report = (init_weights_from(self.model, cfg.model.init_from)
                             if cfg.model.init_from else None)
@@ -446,8 +447,13 @@ class Trainer:
         row.update(self.task.end_epoch(epoch, st["step"], train_losses))
         row.update({f"train_{k}": v for k, v in train_losses.items()})
         improved = False
-        if cfg.monitor_test and cfg.data.test:
-            test = self.evaluate(self.test_set())
+        last = epoch + 1 >= cfg.epochs or self.step_limit_reached()
+        if cfg.monitor_test and cfg.data.test and (last or (epoch + 1) % cfg.monitor_every == 0):
+            if last and self.val_set is None:  # these weights are the result: finish() reuses it
+                self._final_test = self.evaluate(self.test_set(), return_predictions=True)
+                test = self._final_test[0]
+            else:
+                test = self.evaluate(self.test_set())
             row.update({f"test_{k}": v for k, v in test.items() if not isinstance(v, dict)})
         if self.val_set is not None:
             val = self.evaluate(self.val_set)
@@ -460,7 +466,6 @@ class Trainer:
         # The last epoch writes no resume state: finish() follows at once and replaces last.pt
         # with the final weights (for a VGG16 run, about 1 GB of optimiser state not written).
         # Killed in between, the run resumes from the epoch before and repeats this one exactly.
-        last = st["epoch"] >= cfg.epochs or self.step_limit_reached()
         self._save(best=improved, resume=not last)
         if self.dinfo.is_main:
             write_history(self.run_dir, st["history"])
@@ -537,7 +542,10 @@ class Trainer:
         barrier(self.dinfo)
         metrics: dict[str, Any] = {}
         if cfg.data.test:
-            metrics, pred = self.evaluate(self.test_set(), return_predictions=True)
+            if best_is_last and self._final_test is not None:  # the last epoch's test pass
+                metrics, pred = dict(self._final_test[0]), self._final_test[1]
+            else:
+                metrics, pred = self.evaluate(self.test_set(), return_predictions=True)
             if self.dinfo.is_main:
                 with atomic_write(self.run_dir / "predictions.csv", "w", encoding="utf-8",
                                   newline="") as fh:

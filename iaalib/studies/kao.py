@@ -71,8 +71,9 @@ class KaoSettings:
     **Choice:** fine-tuned backbones (Table III) train ``finetune_epochs`` epochs on the first
     ``finetune_train_size`` images of a seeded permutation of the training set (0 = all), with a
     head of ``finetune_fc_dim`` units; ``finetune_weights`` must be pretrained ("imagenet" or a
-    file) — a randomly initialised backbone is not "fine-tuned". The pretrained layers learn at
-    ``lr × finetune_lr_mult`` (``optim.pretrained_lr_mult``; 1: one rate for all).
+    file) — a randomly initialised backbone is not "fine-tuned". They train with
+    ``finetune_batch_size`` and ``finetune_lr`` (None: ``batch_size``, ``lr``), the pretrained
+    layers at ``finetune_lr × finetune_lr_mult`` (``optim.pretrained_lr_mult``; 1: one rate).
 
     **Choice:** Table I's "early stopping" column trains with λ = ``early_stop_lam`` (1, the
     column next to it) until the training semantic loss has not improved by ``early_stop_min_delta``
@@ -116,6 +117,8 @@ class KaoSettings:
     finetune_fc_dim: int | None = 512
     finetune_weights: str | None = "imagenet"
     finetune_lr_mult: float = 1.0
+    finetune_lr: float | None = None
+    finetune_batch_size: int | None = None
     transfer_epochs: int | None = None
     early_stop_lam: float = 1.0
     early_stop_patience: int = 1
@@ -238,14 +241,15 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
     ``backbone`` (width 1, ``settings.finetune_weights``). ``lam``: a number or "k/M" (Eq. 7);
     ``early_stop``: Table I's semantic early stopping. ``mtrl``: the MTRLCNN (Eq. 11).
     ``init_from``: a run directory to start from (Table V). ``steps_factor`` scales the epochs and
-    the step schedule (:func:`delta_steps_factor`).
+    the step schedule (:func:`delta_steps_factor`), and the test set is monitored every
+    ``round(steps_factor)`` epochs, i.e. at the δ = 0 runs' spacing in optimiser steps.
     """
     s = settings
     epochs = int(epochs if epochs is not None else s.epochs)
     if steps_factor != 1.0:
         epochs = max(1, round(epochs * steps_factor))
     model: dict[str, Any] = {"family": family, "dropout": s.dropout, "stem": s.stem}
-    lr_mult = 1.0
+    lr_mult, lr, batch_size = 1.0, s.lr, s.batch_size
     if family == "mtcnn_finetune":
         if not backbone:
             raise ValueError("family 'mtcnn_finetune' needs a backbone")
@@ -255,6 +259,8 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         model.update(backbone=backbone, weights=s.finetune_weights, width_mult=1.0,
                      fc_dim=s.finetune_fc_dim)
         lr_mult = float(s.finetune_lr_mult)
+        lr = s.finetune_lr or lr
+        batch_size = s.finetune_batch_size or batch_size
     elif family in ARCHITECTURES:
         options: dict[str, Any] = {"batch_norm": bool(s.batch_norm)}
         if s.pool_size is not None:
@@ -280,13 +286,14 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
                  "decode_device": s.decode_device, "resident": bool(s.resident)},
         "model": model,
         "loss": loss,
-        "optim": {"name": s.optimizer, "lr": s.lr, "weight_decay": s.weight_decay,
+        "optim": {"name": s.optimizer, "lr": lr, "weight_decay": s.weight_decay,
                   "schedule": s.schedule, "pretrained_lr_mult": lr_mult,
                   "step_size": max(1, round(s.step_size * steps_factor))},
         "epochs": epochs,
-        "batch_size": s.batch_size, "seed": int(s.seed if seed is None else seed),
+        "batch_size": batch_size, "seed": int(s.seed if seed is None else seed),
         "device": s.device, "num_threads": s.num_threads, "quiet": True,
-        "monitor_test": bool(s.monitor_test), "max_steps": int(s.max_steps or 0),
+        "monitor_test": bool(s.monitor_test), "monitor_every": max(1, round(steps_factor)),
+        "max_steps": int(s.max_steps or 0),
     })
 
 

@@ -315,8 +315,8 @@ def learning_curves(runs: Mapping[Hashable, Run], column: str) -> pd.DataFrame:
         seeded = isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], int)
         label = f"{arm_label(key[0])} (seed {key[1]})" if seeded else arm_label(key)
         hist = pd.DataFrame(run.history)
-        if column in hist:
-            out[label] = hist.set_index("epoch")[column]
+        if column in hist:  # epochs without a test pass (monitor_every > 1) left out
+            out[label] = hist.set_index("epoch")[column].dropna()
     return pd.DataFrame(out)
 
 
@@ -332,7 +332,7 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
     result by more than another seed would."""
     rows = {}
     for key, group in by_key(runs).items():
-        curves = [pd.DataFrame(r.history).set_index("epoch")[column] for r in group
+        curves = [pd.DataFrame(r.history).set_index("epoch")[column].dropna() for r in group
                   if r.status == "finished" and column in pd.DataFrame(r.history)]
         if not curves:
             continue
@@ -341,8 +341,10 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
         tail = mean.iloc[-last:]
         sd = float(np.std(finals, ddof=1)) if len(finals) > 1 else np.nan
         move = float(tail.max() - tail.min())
-        rows[arm_label(key)] = {"final": float(mean.iloc[-1]), "move": move, "seed_sd": sd,
-                                "levelled": bool(move < sd) if np.isfinite(sd) else None,
+        assessed = np.isfinite(sd) and len(mean) >= last  # a one-epoch run has no curve
+        rows[arm_label(key)] = {"final": float(mean.iloc[-1]),
+                                "move": move if len(mean) >= last else np.nan, "seed_sd": sd,
+                                "levelled": bool(move < sd) if assessed else None,
                                 "epochs": int(len(mean))}
     out = pd.DataFrame.from_dict(rows, orient="index",
                                  columns=["final", "move", "seed_sd", "levelled", "epochs"])
@@ -360,6 +362,10 @@ def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
     last = min(int(table.attrs.get("last", 3)), int(known["epochs"].min()))
     head = (f"{len(known) - len(late)} of {len(known)} arms have levelled off: over the last "
             f"{last} epochs the seed-mean {metric} moves by less than its SD over seeds.")
+    unknown = [str(name) for name in table.index if name not in known.index]
+    if unknown:
+        head += (" Not assessed (one seed, or one epoch, so no curve): "
+                 + ", ".join(unknown) + ".")
     if late.empty:
         return head
     items = "; ".join(f"{name} (moves {r.move:.3f}, seed SD {r.seed_sd:.3f})"
