@@ -37,3 +37,35 @@ def write_report(path: str | os.PathLike, report: dict[str, Any]) -> Path:
     write_json(path, report)
     print(f"wrote {path}")
     return path
+
+
+def seed_stats(values) -> dict[str, Any]:
+    """Mean, SD over seeds (ddof 1; None for one value) and the values, rounded to 4 digits."""
+    import numpy as np
+
+    a = np.asarray(list(values), float)
+    return {"mean": round(float(a.mean()), 4),
+            "sd": round(float(a.std(ddof=1)), 4) if a.size > 1 else None,
+            "values": [round(float(v), 4) for v in a]}
+
+
+def add_demo_run_options(parser, *, report: str | os.PathLike) -> None:
+    """The options of the benchmarks that train a chapter's runs on a built profile."""
+    parser.add_argument("--profile", default="demo")
+    parser.add_argument("--home", help="IAA_HOME with the profile's data (default: the current one)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--report", default=str(report))
+
+
+def kao_chapter3(args) -> tuple[Any, Any, Any]:
+    """``(settings S, KaoData, KaoSettings)`` of notebook 03 under ``args.profile`` (after
+    pointing IAA_HOME at ``args.home``): the data notebook 01 wrote, δ = 0."""
+    if args.home:
+        os.environ["IAA_HOME"] = str(Path(args.home).resolve())
+    from iaalib import datasets, profiles
+    from iaalib.studies import kao
+
+    S = profiles.chapter_settings(args.profile, "03_kao_mtrl", {})
+    data = kao.kao_data(S.profile, datasets.profile_dataset(S).image_dir, deltas=[0])
+    return S, data, kao.KaoSettings.from_settings(S)

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._report import machine_info, write_report  # noqa: E402
+from benchmarks._report import (add_demo_run_options, kao_chapter3, machine_info,  # noqa: E402
+                                seed_stats, write_report)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_VARIANTS = {
@@ -45,31 +44,14 @@ def _parse_variant(text: str) -> tuple[str, dict]:
     return name, {k: yaml.safe_load(v) for k, v in items}
 
 
-def _stats(values: list[float]) -> dict:
-    a = np.asarray(values, float)
-    return {"mean": round(float(a.mean()), 4),
-            "sd": round(float(a.std(ddof=1)), 4) if a.size > 1 else None,
-            "values": [round(float(v), 4) for v in a]}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--profile", default="demo")
-    p.add_argument("--home", help="IAA_HOME with the profile's data (default: the current one)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_demo_run_options(p, report=RESULTS / "demo_finetune.json")
     p.add_argument("--variant", action="append", default=[], help="NAME=KEY:VALUE,...")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--report", default=str(RESULTS / "demo_finetune.json"))
     args = p.parse_args(argv)
-    if args.home:
-        os.environ["IAA_HOME"] = str(Path(args.home).resolve())
-    from iaalib import datasets, profiles
+    _S, data, settings = kao_chapter3(args)
     from iaalib.studies import kao, runner
 
-    S = profiles.chapter_settings(args.profile, "03_kao_mtrl", {})
-    dataset = datasets.profile_dataset(S)
-    data = kao.kao_data(S.profile, dataset.image_dir, deltas=[0])
-    settings = kao.KaoSettings.from_settings(S)
     variants = dict(_parse_variant(v) for v in args.variant) if args.variant else DEFAULT_VARIANTS
     configs = {}
     for name, overrides in variants.items():
@@ -101,10 +83,10 @@ def main(argv=None) -> int:
                        "pretrained_lr_mult": cfg.optim.pretrained_lr_mult,
                        "train": Path(cfg.data.train).name,
                        "train_images": int(len(pd.read_csv(cfg.data.train, usecols=["image_id"])))},
-            "acc": _stats([r.metrics["acc"] for r in rs]),
-            "srcc_p_high": _stats([r.metrics["srcc_p_high"] for r in rs]),
-            "semantic_ap": _stats([r.metrics["semantic_ap"] for r in rs]),
-            "seconds_per_run": _stats(seconds)}
+            "acc": seed_stats([r.metrics["acc"] for r in rs]),
+            "srcc_p_high": seed_stats([r.metrics["srcc_p_high"] for r in rs]),
+            "semantic_ap": seed_stats([r.metrics["semantic_ap"] for r in rs]),
+            "seconds_per_run": seed_stats(seconds)}
         v = report["variants"][name]
         print(f"{name:28} acc {v['acc']['mean']:.3f}  srcc {v['srcc_p_high']['mean']:.3f} "
               f"± {v['srcc_p_high']['sd'] or 0:.3f}  AP {v['semantic_ap']['mean']:.3f}  "

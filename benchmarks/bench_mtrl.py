@@ -17,48 +17,29 @@ under the same IAA_HOME). Writes ``benchmarks/results/demo_mtrl.json``. Numbers,
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._report import machine_info, write_report  # noqa: E402
+from benchmarks._report import (add_demo_run_options, kao_chapter3, machine_info,  # noqa: E402
+                                seed_stats, write_report)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAPER_N = 185_751  # Kao et al.'s AVA images (Sec. IV-A); Table IV's runs train on ~165-185k
 
 
-def _stats(values) -> dict:
-    a = np.asarray(values, float)
-    return {"mean": round(float(a.mean()), 4),
-            "sd": round(float(a.std(ddof=1)), 4) if a.size > 1 else None,
-            "values": [round(float(v), 4) for v in a]}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--profile", default="demo")
-    p.add_argument("--home", help="IAA_HOME with the profile's data (default: the current one)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_demo_run_options(p, report=RESULTS / "demo_mtrl.json")
     p.add_argument("--weight", action="append", default=[], metavar="NAME=VALUE",
                    help="a loss.mtrl.weight to try (default: own-N, paper-N)")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--report", default=str(RESULTS / "demo_mtrl.json"))
     args = p.parse_args(argv)
-    if args.home:
-        os.environ["IAA_HOME"] = str(Path(args.home).resolve())
+    _S, data, settings = kao_chapter3(args)
     import torch
 
-    from iaalib import datasets, profiles
     from iaalib.studies import kao, runner
     from iaalib.studies.paper import paper_table
 
-    S = profiles.chapter_settings(args.profile, "03_kao_mtrl", {})
-    dataset = datasets.profile_dataset(S)
-    data = kao.kao_data(S.profile, dataset.image_dir, deltas=[0])
-    settings = kao.KaoSettings.from_settings(S)
     weights = ({k: float(v) for k, v in (w.split("=", 1) for w in args.weight)} if args.weight
                else {"own-N": None, "paper-N": 1.0 / PAPER_N})
     mtrl = kao.trunk_config(settings, data, lam="1/M", mtrl=True)
@@ -74,9 +55,9 @@ def main(argv=None) -> int:
     for name, cfg in configs.items():
         rs = [runs[(name, s)] for s in args.seeds]
         row = {"mtrl_weight": cfg.loss.mtrl.weight if cfg.loss.mtrl.enabled else 0.0,
-               "acc": _stats([r.metrics["acc"] for r in rs]),
-               "srcc_p_high": _stats([r.metrics["srcc_p_high"] for r in rs]),
-               "semantic_ap": _stats([r.metrics["semantic_ap"] for r in rs])}
+               "acc": seed_stats([r.metrics["acc"] for r in rs]),
+               "srcc_p_high": seed_stats([r.metrics["srcc_p_high"] for r in rs]),
+               "semantic_ap": seed_stats([r.metrics["semantic_ap"] for r in rs])}
         if cfg.loss.mtrl.enabled:
             ratio, agree, signs = [], [], []
             for r in rs:
@@ -87,8 +68,8 @@ def main(argv=None) -> int:
                 cmp = kao.compare_correlations(fig9["low aesthetic"], paper_low)
                 agree.append(cmp["pearson"])
                 signs.append(cmp["sign_agreement"])
-            row.update(omega_min_eig_over_mean=_stats(ratio), fig9_pearson=_stats(agree),
-                       fig9_sign_agreement=_stats(signs))
+            row.update(omega_min_eig_over_mean=seed_stats(ratio), fig9_pearson=seed_stats(agree),
+                       fig9_sign_agreement=seed_stats(signs))
         report["variants"][name] = row
         print(f"{name:22} acc {row['acc']['mean']:.3f}  srcc {row['srcc_p_high']['mean']:.3f}  "
               f"AP {row['semantic_ap']['mean']:.3f}"
