@@ -1,13 +1,17 @@
 """Wall time of the whole book: `iaa book --profile P` in a fresh interpreter.
 
-    python benchmarks/bench_book.py [--profile demo] [--fresh] [--out DIR] [--report FILE]
+    python benchmarks/bench_book.py [--profile demo] [--fresh | --home DIR] [--out DIR]
+                                    [-p NAME VALUE ...] [--report FILE]
 
 Runs the pipeline exactly as `make book` does (data generation, every notebook through papermill,
 the Jupyter Book build) and records the per-notebook wall times from ``book-run.json``. With
 ``--fresh`` it uses an empty temporary ``IAA_HOME``, so SynthAVA generation and every training run
 are included (the "fresh machine" case, minus creating the venv); without it, checkpoint-or-train
-reuses earlier runs under the current ``IAA_HOME``. Target for the demo profile: the whole book in
-at most 600 s on two CPU cores. Writes ``benchmarks/results/book_<profile>.json``.
+reuses earlier runs under the current ``IAA_HOME``; ``--home DIR`` uses (and keeps) that folder,
+e.g. an empty one for a fresh build whose runs another benchmark reads afterwards (the stability
+comparison of two ``synth_seed`` builds). ``-p`` passes a setting to ``iaa book`` as its ``-p``.
+Target for the demo profile: the whole book in at most 600 s on two CPU cores. Writes
+``benchmarks/results/book_<profile>.json``.
 """
 from __future__ import annotations
 
@@ -32,24 +36,33 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="demo")
     p.add_argument("--fresh", action="store_true", help="empty temporary IAA_HOME (no reuse)")
+    p.add_argument("--home", help="IAA_HOME to use and keep (empty: a fresh build)")
+    p.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a setting for iaa book (as its -p)")
     p.add_argument("--out", help="book output folder (default: a temporary folder)")
     p.add_argument("--report", help="JSON report (default: benchmarks/results/book_<profile>.json)")
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="iaa-bench-book-") as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "build"
-        env = {**os.environ, "MPLBACKEND": "Agg"}
-        if args.fresh:
-            env["IAA_HOME"] = str(Path(tmp) / "home")
+        # this checkout's iaalib, in the pipeline and in every notebook's kernel
+        path = os.pathsep.join(x for x in (str(ROOT), os.environ.get("PYTHONPATH")) if x)
+        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path}
+        home = Path(args.home) if args.home else Path(tmp) / "home" if args.fresh else None
+        fresh = home is not None and not (home.exists() and any(home.iterdir()))
+        if home is not None:
+            env["IAA_HOME"] = str(home.resolve())
+        settings = [x for name, value in args.p for x in ("-p", name, value)]
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", args.profile,
-                            "--out", str(out)], cwd=ROOT, env=env)
+                            "--out", str(out), *settings], cwd=ROOT, env=env)
         wall = time.perf_counter() - t0
         record = json.loads((out / "book-run.json").read_text()) if (out / "book-run.json").is_file() else {}
 
     target = TARGET_S.get(args.profile)
     report = {
-        "benchmark": "book", "profile": args.profile, "fresh_iaa_home": args.fresh,
+        "benchmark": "book", "profile": args.profile, "fresh_iaa_home": fresh,
+        "settings": dict(args.p),
         "exit_code": r.returncode, "wall_seconds": round(wall, 1),
         "pipeline_total_seconds": record.get("total_seconds"),
         "data_seconds": record.get("data_seconds"), "html_seconds": record.get("html_seconds"),
@@ -59,7 +72,7 @@ def main(argv=None) -> int:
         "git_revision": record.get("revision"), "machine": machine_info(),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    print(f"iaa book --profile {args.profile}{' (fresh IAA_HOME)' if args.fresh else ''}: "
+    print(f"iaa book --profile {args.profile}{' (fresh IAA_HOME)' if fresh else ''}: "
           f"{wall:.1f} s wall, exit {r.returncode}")
     for name, secs in report["notebooks"].items():
         print(f"  {name:<28} {secs if secs is not None else '-':>8} s")
