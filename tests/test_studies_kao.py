@@ -102,12 +102,14 @@ def test_configs_carry_what_each_run_varies(tmp_path):
     assert (ft.batch_size, ft.optim.lr, ft.optim.pretrained_lr_mult) == \
         (WHOLE.batch_size, WHOLE.lr, 1.0) and ft.loss.mtrl.weight is None
     tuned = dataclasses.replace(WHOLE, finetune_batch_size=16, finetune_lr=0.003,
-                                finetune_lr_mult=0.1, mtrl_weight=1 / 185_751)
+                                finetune_lr_mult=0.1, finetune_step_size=1,
+                                mtrl_weight=1 / 185_751)
     t3t = kao.table3_configs(tuned, data, backbones=("efficientnet_lite0",))
     ftt, trunk = t3t[("MTRLCNN", "EfficientNet-Lite0 FT")], t3t[("MTRLCNN", "MTCNN #1")]
-    assert (ftt.batch_size, ftt.optim.lr, ftt.optim.pretrained_lr_mult) == (16, 0.003, 0.1)
-    assert (trunk.batch_size, trunk.optim.lr, trunk.optim.pretrained_lr_mult) == \
-        (WHOLE.batch_size, WHOLE.lr, 1.0)                     # the trunk keeps its own
+    assert (ftt.batch_size, ftt.optim.lr, ftt.optim.pretrained_lr_mult, ftt.optim.step_size) == \
+        (16, 0.003, 0.1, 1)
+    assert (trunk.batch_size, trunk.optim.lr, trunk.optim.pretrained_lr_mult,
+            trunk.optim.step_size) == (WHOLE.batch_size, WHOLE.lr, 1.0, WHOLE.step_size)
     assert ftt.loss.mtrl.weight == trunk.loss.mtrl.weight == 1 / 185_751
     with pytest.raises(ValueError, match="not fine-tuned"):
         kao.finetune_config(kao.KaoSettings(finetune_weights=None), data, backbone="alexnet")

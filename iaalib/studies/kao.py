@@ -72,8 +72,9 @@ class KaoSettings:
     ``finetune_train_size`` images of a seeded permutation of the training set (0 = all), with a
     head of ``finetune_fc_dim`` units; ``finetune_weights`` must be pretrained ("imagenet" or a
     file) — a randomly initialised backbone is not "fine-tuned". They train with
-    ``finetune_batch_size`` and ``finetune_lr`` (None: ``batch_size``, ``lr``), the pretrained
-    layers at ``finetune_lr × finetune_lr_mult`` (``optim.pretrained_lr_mult``; 1: one rate).
+    ``finetune_batch_size``, ``finetune_lr`` and ``finetune_step_size`` (None: the trunk's
+    ``batch_size``, ``lr``, ``step_size``), the pretrained layers at ``finetune_lr ×
+    finetune_lr_mult`` (``optim.pretrained_lr_mult``; 1: one rate).
 
     **Choice:** the MTRLCNN's prior tr(W Ω⁻¹ Wᵀ) weighs ``mtrl_weight`` next to the batch-mean
     losses; None is Eq. 11 read literally, 1/N of the run's own N training images. The paper's N
@@ -126,6 +127,7 @@ class KaoSettings:
     finetune_lr_mult: float = 1.0
     finetune_lr: float | None = None
     finetune_batch_size: int | None = None
+    finetune_step_size: int | None = None
     transfer_epochs: int | None = None
     early_stop_lam: float = 1.0
     early_stop_patience: int = 1
@@ -257,7 +259,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
     if steps_factor != 1.0:
         epochs = max(1, round(epochs * steps_factor))
     model: dict[str, Any] = {"family": family, "dropout": s.dropout, "stem": s.stem}
-    lr_mult, lr, batch_size = 1.0, s.lr, s.batch_size
+    lr_mult, lr, batch_size, step_size = 1.0, s.lr, s.batch_size, s.step_size
     if family == "mtcnn_finetune":
         if not backbone:
             raise ValueError("family 'mtcnn_finetune' needs a backbone")
@@ -269,6 +271,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         lr_mult = float(s.finetune_lr_mult)
         lr = s.finetune_lr or lr
         batch_size = s.finetune_batch_size or batch_size
+        step_size = s.finetune_step_size or step_size
     elif family in ARCHITECTURES:
         options: dict[str, Any] = {"batch_norm": bool(s.batch_norm)}
         if s.pool_size is not None:
@@ -296,7 +299,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "loss": loss,
         "optim": {"name": s.optimizer, "lr": lr, "weight_decay": s.weight_decay,
                   "schedule": s.schedule, "pretrained_lr_mult": lr_mult,
-                  "step_size": max(1, round(s.step_size * steps_factor))},
+                  "step_size": max(1, round(step_size * steps_factor))},
         "epochs": epochs,
         "batch_size": batch_size, "seed": int(s.seed if seed is None else seed),
         "device": s.device, "num_threads": s.num_threads, "quiet": True,
