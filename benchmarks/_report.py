@@ -39,6 +39,16 @@ def write_report(path: str | os.PathLike, report: dict[str, Any]) -> Path:
     return path
 
 
+def record_seconds(record: dict[str, Any]) -> float | None:
+    """A run's wall time from its run.json timestamps (None while it has not finished)."""
+    import datetime as dt
+
+    if not (record.get("started") and record.get("finished")):
+        return None
+    return (dt.datetime.fromisoformat(record["finished"])
+            - dt.datetime.fromisoformat(record["started"])).total_seconds()
+
+
 def seed_stats(values) -> dict[str, Any]:
     """Mean, SD over seeds (ddof 1; None for one value) and the values, rounded to 4 digits."""
     import numpy as np

@@ -25,7 +25,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import (add_demo_run_options, kao_chapter3, machine_info,  # noqa: E402
-                                seed_stats, write_report)
+                                record_seconds, seed_stats, write_report)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_VARIANTS = {
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
               "wall_seconds": round(wall, 1), "variants": {}}
     for name, cfg in configs.items():
         rs = [runs[(name, s)] for s in args.seeds]
-        seconds = [r.record.get("seconds") or _seconds(r.record) for r in rs]
+        seconds = [record_seconds(r.record) for r in rs]
         report["variants"][name] = {
             "overrides": variants.get(name, {}),
             "config": {"batch_size": cfg.batch_size, "epochs": cfg.epochs, "lr": cfg.optim.lr,
@@ -94,13 +94,6 @@ def main(argv=None) -> int:
     report["machine"] = machine_info()
     write_report(Path(args.report), report)
     return 0
-
-
-def _seconds(record: dict) -> float:
-    from datetime import datetime
-
-    return (datetime.fromisoformat(record["finished"])
-            - datetime.fromisoformat(record["started"])).total_seconds()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Writes ``benchmarks/results/kao_<profile>.json``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._report import machine_info, write_report  # noqa: E402
+from benchmarks._report import machine_info, record_seconds, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,11 +36,9 @@ def run_seconds(runs_dir: Path) -> dict[str, float]:
     """Wall time of every finished training run under ``runs_dir`` (run.json timestamps)."""
     out = {}
     for rec_file in sorted(runs_dir.glob("*/run.json")):
-        rec = json.loads(rec_file.read_text())
-        if rec.get("started") and rec.get("finished"):
-            t0 = dt.datetime.fromisoformat(rec["started"])
-            t1 = dt.datetime.fromisoformat(rec["finished"])
-            out[rec_file.parent.name] = round((t1 - t0).total_seconds(), 1)
+        seconds = record_seconds(json.loads(rec_file.read_text()))
+        if seconds is not None:
+            out[rec_file.parent.name] = round(seconds, 1)
     return out
 
 
