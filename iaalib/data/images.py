@@ -415,38 +415,38 @@ def build_resized_cache(manifest: str | os.PathLike | pd.DataFrame, image_dir: s
     cache_dir.mkdir(parents=True, exist_ok=True)
     settings = {"short_edge": int(short_edge), "quality": int(quality), "format": "JPEG"}
     info_file = cache_dir / "cache.json"
-    if info_file.exists():
-        previous = read_json(info_file)
-        if {k: previous.get(k) for k in settings} != settings:
-            raise ValueError(f"{info_file}: built with {previous}, asked for {settings}; use another cache_dir")
-    else:
-        write_json(info_file, settings)
+    info = read_json(info_file) if info_file.exists() else {}
+    if not info:
+        info = settings
+        write_json(info_file, info)
+    elif {k: info.get(k) for k in settings} != settings:
+        raise ValueError(f"{info_file}: built with {info}, asked for {settings}; use another cache_dir")
     ids = (manifest["image_id"] if isinstance(manifest, pd.DataFrame) else manifest_ids(manifest)).to_numpy(np.int64)
     ids_sha256 = sha256_bytes(np.sort(ids).tobytes())
-    complete = read_json(info_file).get("complete") or {}
-    if complete.get("ids_sha256") == ids_sha256:
+    complete = info.get("complete") or {}
+    if complete.get("ids_sha256") == ids_sha256:  # every image tried before: only bad ones left
         skipped_ids = complete["skipped_ids"]
-        n_skipped = sum(len(v) for v in skipped_ids.values())
-        return {"n_images": len(ids), "n_written": 0, "n_existing": len(ids) - n_skipped,
-                "skipped": {r: len(v) for r, v in skipped_ids.items()}, "cache_dir": str(cache_dir)}
-    jobs = [(Path(image_dir) / f"{i}{ext}", cache_dir / f"{i}.jpg") for i in ids]
-    todo = [job for job in jobs if not job[1].exists()]
-    args = dict(short_edge=short_edge, quality=quality, max_pixels=max_pixels, min_side=min_side)
-    if workers > 1 and len(todo) > 64:  # spawning a worker costs more than a few images
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_cache_one, todo, [args] * len(todo), chunksize=32))
+        n_tried = sum(len(v) for v in skipped_ids.values())
     else:
-        results = [_cache_one(job, args) for job in todo]
-    skipped_ids: dict[str, list[int]] = {}
-    for (source, _), reason in zip(todo, results):
-        if reason is not None:
-            skipped_ids.setdefault(reason, []).append(int(source.stem))
-    write_json(info_file, {**read_json(info_file),
-                           "complete": {"ids_sha256": ids_sha256, "skipped_ids": skipped_ids}})
-    n_skipped = sum(len(v) for v in skipped_ids.values())
-    return {"n_images": len(jobs), "n_written": len(todo) - n_skipped,
-            "n_existing": len(jobs) - len(todo), "skipped": {r: len(v) for r, v in skipped_ids.items()},
-            "cache_dir": str(cache_dir)}
+        jobs = [(Path(image_dir) / f"{i}{ext}", cache_dir / f"{i}.jpg") for i in ids]
+        todo = [job for job in jobs if not job[1].exists()]
+        args = dict(short_edge=short_edge, quality=quality, max_pixels=max_pixels,
+                    min_side=min_side)
+        if workers > 1 and len(todo) > 64:  # spawning a worker costs more than a few images
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = list(pool.map(_cache_one, todo, [args] * len(todo), chunksize=32))
+        else:
+            results = [_cache_one(job, args) for job in todo]
+        skipped_ids = {}
+        for (source, _), reason in zip(todo, results):
+            if reason is not None:
+                skipped_ids.setdefault(reason, []).append(int(source.stem))
+        write_json(info_file, {**info, "complete": {"ids_sha256": ids_sha256,
+                                                    "skipped_ids": skipped_ids}})
+        n_tried = len(todo)
+    skipped = {reason: len(v) for reason, v in skipped_ids.items()}
+    return {"n_images": len(ids), "n_written": n_tried - sum(skipped.values()),
+            "n_existing": len(ids) - n_tried, "skipped": skipped, "cache_dir": str(cache_dir)}
 
 
 def manifest_ids(path: str | os.PathLike) -> pd.Series:

@@ -449,7 +449,7 @@ class Trainer:
         improved = False
         last = epoch + 1 >= cfg.epochs or self.step_limit_reached()
         if cfg.monitor_test and cfg.data.test and (last or (epoch + 1) % cfg.monitor_every == 0):
-            if last and self.val_set is None:  # these weights are the result: finish() reuses it
+            if last and self.best_is_last:  # these weights are the result: finish() reuses it
                 self._final_test = self.evaluate(self.test_set(), return_predictions=True)
                 test = self._final_test[0]
             else:
@@ -472,6 +472,11 @@ class Trainer:
             self.task.write_files(self.run_dir)
         barrier(self.dinfo)
         self._report(row)
+
+    @property
+    def best_is_last(self) -> bool:
+        """**Choice:** without a validation manifest the best checkpoint is the last one."""
+        return self.val_set is None
 
     def test_set(self):
         """The test manifest's dataset (built once; its tag columns are the training set's that
@@ -531,7 +536,7 @@ class Trainer:
         """Best weights → test predictions and metrics → run.json ``finished``."""
         cfg, st = self.cfg, self.state
         ckpt_dir = self.run_dir / "checkpoints"
-        best_is_last = self.val_set is None  # Choice: without a validation manifest best = last
+        best_is_last = self.best_is_last
         if best_is_last:
             st["best"].update(epoch=st["epoch"], value=None)
         final = self.weights_state() if self.dinfo.is_main else None

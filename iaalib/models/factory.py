@@ -56,7 +56,6 @@ def build_model(model_cfg, *, num_tags: int | None = None) -> nn.Module:
     raise IaaError(f"unknown model family {m.family!r}; expected one of {', '.join(FAMILIES)}")
 
 
-
 def pretrained_part(model: nn.Module, model_cfg) -> nn.Module | None:
     """The part of ``model`` that starts from ``model_cfg.weights`` (a fine-tuned ImageNet
     backbone): the fine-tuned MTCNN's layers 1–6 (``low``), SAF's VGG16 encoder, NIMA's features;
