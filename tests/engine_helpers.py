@@ -77,3 +77,37 @@ def tiny_config(paths: dict, *, family: str = "mtcnn1", val: bool = True, **top)
          "epochs": 2, "batch_size": 8, "device": "cpu", "num_threads": 1, "quiet": True}
     d.update(top)
     return ExperimentConfig.from_dict(d)
+
+
+# ------------------------------------------------------------------ loader workers in a spawned run
+_PARENT_STATE: dict[str, float] = {}
+
+
+class ParentStateDataset:
+    """Two samples whose ``mean`` is 1.0 when the loader worker shares its parent's memory (a fork)
+    and 0.0 when it imported this module afresh (a spawn)."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+        return {"image": torch.zeros(3, 2, 2), "dist": torch.zeros(10), "label": 0,
+                "tags": torch.zeros(0), "mean": _PARENT_STATE.get("mark", 0.0), "index": i,
+                "image_id": i}
+
+
+def loader_workers_share_the_parent_state(through_make_loader: bool) -> list[float]:
+    """Run in a spawned process (as a grid's run is): set a mark, read it back through two loader
+    workers of ``make_loader`` (or of a plain DataLoader, the platform's default start)."""
+    from torch.utils.data import DataLoader
+
+    from iaalib.data.images import collate_batch
+    from iaalib.engine.loaders import make_loader
+
+    _PARENT_STATE["mark"] = 1.0
+    batches = [[0], [1]]
+    loader = (make_loader(ParentStateDataset(), batches, num_workers=2) if through_make_loader
+              else DataLoader(ParentStateDataset(), batch_sampler=batches, num_workers=2,
+                              collate_fn=collate_batch))
+    return [float(b["mean"][0]) for b in loader]

@@ -13,6 +13,7 @@ DDP sharding via ``num_replicas``/``rank``, mid-epoch resume via ``set_start_bat
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -103,6 +104,16 @@ class TensorBatches:
             yield self.dataset.batch(indices)
 
 
+def worker_start_method() -> str | None:
+    """How DataLoader workers start. **Choice:** forked where the platform allows it. A grid's runs
+    train in spawned processes (:mod:`iaalib.studies.runner`), and a spawned process starts its own
+    children with spawn too, so every loader worker of every train and test pass would import
+    torch again: a rehearsal run took 10.6 s that way and 3.1 s forked, a tiny two-epoch run 16.1 s
+    and 0.42 s (``benchmarks/bench_loader_start.py``). The workers read files and never touch the
+    GPU, so forking is safe; elsewhere the platform's default."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+
+
 def make_loader(dataset, batch_sampler, *, num_workers: int = 0, seed: int = 0,
                 pin_memory: bool = False):
     """A DataLoader over ``batch_sampler``. It gets its own ``torch.Generator`` so creating an
@@ -117,7 +128,8 @@ def make_loader(dataset, batch_sampler, *, num_workers: int = 0, seed: int = 0,
     loader = DataLoader(dataset, batch_sampler=batch_sampler, generator=g,
                         collate_fn=on_device.collate_encoded if encoded else images.collate_batch,
                         num_workers=num_workers, pin_memory=pin_memory and not encoded,
-                        persistent_workers=False)
+                        persistent_workers=False,
+                        multiprocessing_context=worker_start_method() if num_workers else None)
     return on_device.DecodedBatches(loader, dataset) if encoded else loader
 
 
