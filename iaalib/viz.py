@@ -579,7 +579,8 @@ def forest_plot(claims: pd.DataFrame, *, title: str | None = None) -> Figure:
         handles.append(axes[0].plot([], [], "D", color="black", markersize=4,
                                     label="the paper's difference")[0])
     axes[0].legend(handles=handles, fontsize=7, loc="lower right")
-    axes[0].set_title(title or "Every claim: our difference and its 95% interval", fontsize=10)
+    axes[0].set_title(title or "Every claim: our difference and its 95% interval "
+                      "(simultaneous per table)", fontsize=10)
     return fig
 
 

@@ -124,3 +124,36 @@ def test_evaluate_builds_the_claims_table_of_a_paper_table():
     text = claims.sentence(table)
     assert text.startswith(f"Of {len(table)} claims tested here") and "**Reproduced:**" in text
     assert claims.verdict_box(table).startswith(":::{admonition} Verdict")
+
+
+def test_a_tables_intervals_are_bonferroni_simultaneous():
+    """A table of m claims: each interval at 1 − 0.05/m (0.9833 for three), the paired bootstrap of
+    one claim at that level; with one claim, the plain 95% interval."""
+    assert claims.table_confidence(3) == pytest.approx(1 - 0.05 / 3)
+    assert claims.table_confidence(1) == claims.table_confidence(0) == pytest.approx(0.95)
+    rng = np.random.default_rng(5)
+    gt = rng.normal(5.4, 0.7, 300)
+    arms = {name: [_dist_frame(gt + rng.normal(0, s, 300), gt) for _ in range(3)]
+            for name, s in (("full", 0.4), ("w/o Split", 0.5), ("w/o Act", 0.6),
+                            ("w/o Act & Split", 0.55))}
+    table = claims.evaluate("saf", "table3", arms, n_boot=800).set_index("id")
+    assert np.allclose(table["confidence"].astype(float), 1 - 0.05 / 3)
+    alone = claims.paired_bootstrap([arms["full"]], [arms["w/o Act"]], "srcc_mean", n_boot=800,
+                                    confidence=1 - 0.05 / 3)
+    row = table.loc["t3-full-vs-wo-act"]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((alone["ci_low"], alone["ci_high"]))
+    at_95 = claims.paired_bootstrap([arms["full"]], [arms["w/o Act"]], "srcc_mean", n_boot=800)
+    assert row["ci_low"] < at_95["ci_low"] and row["ci_high"] > at_95["ci_high"]
+    # the one-seed scipy check above, at a table's level: scipy's percentile interval agrees too
+    a_right = rng.random(300) < 0.74
+    b_right = np.where(rng.random(300) < 0.8, a_right, rng.random(300) < 0.65)
+    a, b = _kao_frame(a_right), _kao_frame(b_right)
+    b["gt_label"], b["pred_label"] = a["gt_label"], np.where(b_right, a["gt_label"], 1 - a["gt_label"])
+    ours = claims.paired_bootstrap([[a]], [[b]], "acc", n_boot=20000, seed=0,
+                                   confidence=claims.table_confidence(4))
+    ref = stats.bootstrap((a_right.astype(float), b_right.astype(float)),
+                          lambda x, y, axis: x.mean(axis) - y.mean(axis), paired=True,
+                          vectorized=True, method="percentile", n_resamples=20000,
+                          confidence_level=1 - 0.05 / 4, random_state=0).confidence_interval
+    assert ours["ci_low"] == pytest.approx(100 * ref.low, abs=0.45)
+    assert ours["ci_high"] == pytest.approx(100 * ref.high, abs=0.45)
