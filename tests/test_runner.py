@@ -179,3 +179,17 @@ def test_describe_names_the_input_and_the_schedule(data):
         runner.describe(cfg.with_overrides({"model.stem": "efficientnet_lite0:16"}))
     assert "above the frozen stem efficientnet_lite0:16" in runner.describe(
         cfg.with_overrides({"model.stem": "efficientnet_lite0:16"}))
+
+
+def test_a_pool_worker_survives_an_interrupt_and_keeps_serving():
+    """Jupyter interrupts a kernel's whole process group (papermill at a notebook's end, "interrupt
+    kernel"): a grid's worker ignores SIGINT, so it neither dies mid-run nor prints a traceback."""
+    import os
+    import signal
+    import time
+
+    pool = runner._worker_pool(1)
+    pid = pool.submit(os.getpid).result()
+    os.kill(pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert pool.submit(os.getpid).result() == pid

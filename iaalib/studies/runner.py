@@ -26,6 +26,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import time
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -143,12 +144,24 @@ _POOL: dict[int, cf.ProcessPoolExecutor] = {}
 def _worker_pool(workers: int) -> cf.ProcessPoolExecutor:
     """One pool of ``workers`` spawned processes per process, kept between grids, so that a
     chapter's grids pay the workers' start-up (importing torch, loading cached activations) once.
-    **Choice:** spawned, not forked: a forked worker would inherit this process's torch threads."""
+    **Choice:** spawned, not forked: a forked worker would inherit this process's torch threads.
+    The workers ignore SIGINT (:func:`_ignore_interrupts`)."""
     pool = _POOL.get(workers)
     if pool is None or getattr(pool, "_broken", False):
         pool = _POOL[workers] = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_interrupts)
     return pool
+
+
+def _ignore_interrupts() -> None:
+    """A pool worker's initializer. Jupyter interrupts a kernel's whole process group, when a
+    notebook ends under papermill and on "interrupt kernel". An idle worker then printed a
+    KeyboardInterrupt traceback (up to two per chapter in every `iaa book` log), and a busy one
+    died mid-run (to resume from its last epoch later). Ignoring SIGINT lets a run in progress
+    finish and be recorded; the kernel still stops at once, and its interrupted grid hands out no
+    more runs."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @atexit.register
