@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -55,7 +56,7 @@ def main(argv=None) -> dict:
         for r in range(args.repeats):
             for method in METHODS:
                 seconds[method].append(pool.submit(_train_once, tmp, method, f"{method}{r}").result())
-    median = {m: sorted(v)[len(v) // 2] for m, v in seconds.items()}
+    median = {m: statistics.median(v) for m, v in seconds.items()}
     report = {"benchmark": "loader_start", "machine": machine_info(),
               "run": "tiny mtcnn1, 24 training / 12 test images, 2 epochs, test pass each epoch, "
                      "2 loader workers, in a spawned worker process",

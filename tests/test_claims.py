@@ -34,22 +34,25 @@ def test_seed_t_interval_is_scipys_t_interval():
     assert np.isnan(claims.seed_t_interval([0.2])[1])
 
 
-def test_one_seed_bootstrap_is_scipys_paired_percentile_bootstrap():
+@pytest.mark.parametrize("confidence, tol", [(0.95, 0.35), (1 - 0.05 / 4, 0.45)])
+def test_one_seed_bootstrap_is_scipys_paired_percentile_bootstrap(confidence, tol):
     """With one seed the interval is the ordinary paired bootstrap over test images: it must agree
-    with scipy.stats.bootstrap (paired, percentile) up to Monte-Carlo error."""
+    with scipy.stats.bootstrap (paired, percentile) up to Monte-Carlo error, at 95% and at the
+    level of a table of four claims (:func:`claims.table_confidence`)."""
     rng = np.random.default_rng(1)
     a_right = rng.random(300) < 0.74
     b_right = np.where(rng.random(300) < 0.8, a_right, rng.random(300) < 0.65)  # correlated
     a, b = _kao_frame(a_right), _kao_frame(b_right)
     b["gt_label"], b["pred_label"] = a["gt_label"], np.where(b_right, a["gt_label"], 1 - a["gt_label"])
-    ours = claims.paired_bootstrap([[a]], [[b]], "acc", n_boot=20000, seed=0)
+    ours = claims.paired_bootstrap([[a]], [[b]], "acc", n_boot=20000, seed=0,
+                                   confidence=confidence)
     ref = stats.bootstrap((a_right.astype(float), b_right.astype(float)),
                           lambda x, y, axis: x.mean(axis) - y.mean(axis), paired=True,
                           vectorized=True, method="percentile", n_resamples=20000,
-                          confidence_level=0.95, random_state=0).confidence_interval
+                          confidence_level=confidence, random_state=0).confidence_interval
     assert ours["difference"] == pytest.approx(100 * (a_right.mean() - b_right.mean()))
-    assert ours["ci_low"] == pytest.approx(100 * ref.low, abs=0.35)
-    assert ours["ci_high"] == pytest.approx(100 * ref.high, abs=0.35)
+    assert ours["ci_low"] == pytest.approx(100 * ref.low, abs=tol)
+    assert ours["ci_high"] == pytest.approx(100 * ref.high, abs=tol)
     assert (ours["n_seeds"], ours["n_images"]) == (1, 300)
 
 
@@ -128,7 +131,8 @@ def test_evaluate_builds_the_claims_table_of_a_paper_table():
 
 def test_a_tables_intervals_are_bonferroni_simultaneous():
     """A table of m claims: each interval at 1 − 0.05/m (0.9833 for three), the paired bootstrap of
-    one claim at that level; with one claim, the plain 95% interval."""
+    one claim at that level; with one claim, the plain 95% interval. (scipy's interval at such a
+    level: test_one_seed_bootstrap_is_scipys_paired_percentile_bootstrap.)"""
     assert claims.table_confidence(3) == pytest.approx(1 - 0.05 / 3)
     assert claims.table_confidence(1) == claims.table_confidence(0) == pytest.approx(0.95)
     rng = np.random.default_rng(5)
@@ -144,16 +148,3 @@ def test_a_tables_intervals_are_bonferroni_simultaneous():
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((alone["ci_low"], alone["ci_high"]))
     at_95 = claims.paired_bootstrap([arms["full"]], [arms["w/o Act"]], "srcc_mean", n_boot=800)
     assert row["ci_low"] < at_95["ci_low"] and row["ci_high"] > at_95["ci_high"]
-    # the one-seed scipy check above, at a table's level: scipy's percentile interval agrees too
-    a_right = rng.random(300) < 0.74
-    b_right = np.where(rng.random(300) < 0.8, a_right, rng.random(300) < 0.65)
-    a, b = _kao_frame(a_right), _kao_frame(b_right)
-    b["gt_label"], b["pred_label"] = a["gt_label"], np.where(b_right, a["gt_label"], 1 - a["gt_label"])
-    ours = claims.paired_bootstrap([[a]], [[b]], "acc", n_boot=20000, seed=0,
-                                   confidence=claims.table_confidence(4))
-    ref = stats.bootstrap((a_right.astype(float), b_right.astype(float)),
-                          lambda x, y, axis: x.mean(axis) - y.mean(axis), paired=True,
-                          vectorized=True, method="percentile", n_resamples=20000,
-                          confidence_level=1 - 0.05 / 4, random_state=0).confidence_interval
-    assert ours["ci_low"] == pytest.approx(100 * ref.low, abs=0.45)
-    assert ours["ci_high"] == pytest.approx(100 * ref.high, abs=0.45)
