@@ -24,7 +24,7 @@ would rarely agree on every verdict. **Choice:** the intervals of one table's m 
 Bonferroni-adjusted, each at 1 − 0.05/m, so that the table's verdicts hold together at 95%
 (a family-wise 95% interval). Measured on two demo builds (synth_seed 0 and 1): with per-claim
 95% intervals 25 of 26 verdicts agreed, "MTCNN #3 beats the STCNN" being +1.97 [+0.10, +3.97] pp
-on one and +0.23 on the other; simultaneous per table, it is +1.97 [−0.53, +4.60] and all 26
+on one and +0.23 on the other; simultaneous per table, it is +1.97 [−0.37, +4.77] and all 26
 agree (``benchmarks/results/stability_demo.json``, ``stability_demo_per_claim_95.json``).
 
 **Verdict** (:func:`verdict`), from the interval only: "reproduced" when it lies above 0 (the
