@@ -61,7 +61,7 @@ def test_cache_holds_each_image_and_its_mirror_and_is_reused(folder, tmp_path):
 
     acts = A.load_activations(folder["images"], stem=factory, stem_id="counting", size=32,
                               cache_root=tmp_path / "c", batch_size=5)
-    assert len(made) == 1 and made[0].calls == 2 * 3                  # 12 images, batches of 5
+    assert len(made) == 1 and made[0].calls == 1      # traced once; the frozen graph ran the batches
     assert acts.values.shape == (2, 12, 2, 8, 8) and acts.ids.tolist() == sorted(acts.ids)
     i = int(acts.ids[3])
     x = kao_transform(False, resize=32, crop=32)(load_image(folder["images"] / f"{i}.jpg",
@@ -73,6 +73,29 @@ def test_cache_holds_each_image_and_its_mirror_and_is_reused(folder, tmp_path):
     again = A.load_activations(folder["images"], stem=factory, stem_id="counting", size=32,
                                cache_root=tmp_path / "c")
     assert len(made) == 1 and torch.equal(again.values, acts.values)
+
+
+def test_the_frozen_graph_computes_the_stems_activations(caplog):
+    """The cache's frozen graph (batch norm folded into the convolutions) against the eager
+    ImageNet stem, on a batch of another size than the one it was traced on (a folder's last,
+    partial batch); a module that cannot be traced runs eagerly, with a warning."""
+    stem = FrozenStem("efficientnet_lite0:16").to(memory_format=torch.channels_last)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 3, 112, 112, generator=g).contiguous(memory_format=torch.channels_last)
+    graph = A.frozen_graph(stem, x)
+    assert graph is not stem
+    with torch.inference_mode():
+        for batch in (x, x[:5]):
+            torch.testing.assert_close(graph(batch), stem(batch), rtol=1e-4, atol=1e-4)
+
+    class Untraceable(torch.nn.Module):
+        def forward(self, x):
+            return {"x": x, "note": "not a tensor"}
+
+    module = Untraceable()
+    with caplog.at_level(logging.WARNING):
+        assert A.frozen_graph(module, x) is module
+    assert "running it eagerly" in caplog.text
 
 
 def test_the_key_follows_images_stem_and_transform(folder):

@@ -62,6 +62,12 @@ def test_discover_select_and_dependencies(tmp_path):
     assert nbs_mod.dependencies(nbs[0], nbs) == []
     assert [p.stem for p in nbs_mod.dependencies(nbs[1], nbs)] == ["01_dataset"]
     assert [p.stem for p in nbs_mod.dependencies(nbs[2], nbs)] == ["01_dataset", "02_kao"]
+    for name in ["03_kao_more", "05_saf_model", "06_saf_ablations"]:
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    nbs = nbs_mod.discover_notebooks(tmp_path)
+    shares = {p.stem: [q.stem for q in nbs_mod.shares_runs_with(p, nbs)] for p in nbs}
+    assert shares == {"01_dataset": [], "02_kao": [], "03_kao_more": ["02_kao"], "05_saf_model": [],
+                      "06_saf_ablations": ["05_saf_model"], "10_summary": []}
     (tmp_path / "02_other.ipynb").write_text("{}")
     with pytest.raises(IaaError, match=r"share the number"):
         nbs_mod.discover_notebooks(tmp_path)
@@ -228,6 +234,39 @@ def test_run_book_stops_on_failure_and_records_it(tiny_book, caplog):
     assert record["status"] == "ok" and by_name["01_ok"]["executed_this_run"]
     assert by_name["02_bad"]["executed_this_run"] is False and by_name["02_bad"]["status"] == "ok"
     assert by_name["02_bad"]["stale"] == ["the profile's settings changed since"]
+
+
+def test_two_jobs_run_the_papers_side_by_side_and_each_paper_in_order(tmp_path):
+    """--jobs 2: a Kao and a SAF chapter overlap; the second Kao chapter waits for the first (it
+    reuses its runs); the summary waits for all. Each notebook logs when it starts and ends."""
+    nbdir, params = tmp_path / "notebooks", tmp_path / "params"
+    nbdir.mkdir()
+    params.mkdir()
+    (tmp_path / "AVA.txt").write_text("")
+    (params / "t.yaml").write_text(f"common:\n  ava_txt: {tmp_path / 'AVA.txt'}\n")
+    log = tmp_path / "log.txt"
+    body = ("import time\nopen({log!r}, 'a').write(f'start {name} {{time.time()}}\\n')\n"
+            "time.sleep({pause})\nopen({log!r}, 'a').write(f'end {name} {{time.time()}}\\n')")
+    for name, pause in [("01_dataset", 0), ("02_kao_a", 3), ("03_kao_b", 0), ("05_saf_a", 3),
+                        ("10_summary", 0)]:
+        _write_nb(nbdir / f"{name}.ipynb", _params_cell("profile = 'demo'\noverrides = {}"),
+                  new_code_cell(body.format(log=str(log), name=name, pause=pause)))
+    record = pipeline.run_book("t", out=tmp_path / "out", html=False, notebook_dir=nbdir,
+                               params_dir=params, jobs=2)
+    assert record["status"] == "ok" and record["jobs"] == 2
+    at = {}
+    for line in log.read_text().splitlines():
+        what, name, t = line.split()
+        at[what, name] = float(t)
+    assert at["start", "05_saf_a"] < at["end", "02_kao_a"] and \
+        at["start", "02_kao_a"] < at["end", "05_saf_a"]                       # side by side
+    assert at["start", "03_kao_b"] >= at["end", "02_kao_a"]                    # Kao in order
+    assert at["start", "10_summary"] >= max(t for (w, _), t in at.items() if w == "end"
+                                            and _ != "10_summary")
+    assert min(at["start", n] for n in ("02_kao_a", "05_saf_a")) >= at["end", "01_dataset"]
+    with pytest.raises(IaaError, match="jobs must be at least 1"):
+        pipeline.run_book("t", out=tmp_path / "out", html=False, notebook_dir=nbdir,
+                          params_dir=params, jobs=0)
 
 
 def test_run_book_rejects_a_missing_real_label_file_before_running(tmp_path):

@@ -193,3 +193,33 @@ def test_a_pool_worker_survives_an_interrupt_and_keeps_serving():
     os.kill(pid, signal.SIGINT)
     time.sleep(0.5)
     assert pool.submit(os.getpid).result() == pid
+
+
+def test_training_slots_let_at_most_their_number_of_runs_train_at_once(home):
+    """Two holders of the two slots, then a third that must wait until one of them lets go (the
+    locks are per open file, so threads of one process contend like processes do)."""
+    import threading
+    import time
+
+    log = []
+
+    def hold(name, seconds):
+        with runner.training_slot(2, poll=0.02):
+            log.append(("in", name, time.perf_counter()))
+            time.sleep(seconds)
+            log.append(("out", name, time.perf_counter()))
+
+    first = [threading.Thread(target=hold, args=(n, 0.6)) for n in ("a", "b")]
+    for t in first:
+        t.start()
+    time.sleep(0.2)
+    late = threading.Thread(target=hold, args=("c", 0.0))
+    late.start()
+    for t in (*first, late):
+        t.join()
+    at = {(what, name): t for what, name, t in log}
+    assert at[("in", "b")] < at[("out", "a")]                  # two at once
+    assert at[("in", "c")] >= min(at[("out", "a")], at[("out", "b")])  # the third waited
+    assert sorted(p.name for p in (home / "slots").iterdir()) == ["0.lock", "1.lock"]
+    with runner.training_slot(0):                               # no slots: nothing to wait for
+        pass

@@ -416,3 +416,23 @@ def test_monitor_every_records_the_test_metrics_at_its_epochs_and_the_last(data,
                                run.predictions["p_high"].to_numpy(), atol=1e-6)
     with pytest.raises(IaaError, match="monitor_every"):
         cfg.with_overrides({"monitor_every": 0})
+
+
+def test_channels_last_is_the_same_arithmetic_in_another_memory_format(data, tmp_path):
+    """channels_last changes how the activations lie in memory, not what is computed: two runs
+    that differ only in it agree to float rounding, and the model's conv weights really are in
+    the format asked for. The field is part of the config's hash (the numbers differ in the last
+    digits), so runs trained before it existed, in the contiguous format, are not reused."""
+    base = tiny_config(data, family="mtcnn1", epochs=2, val=False)
+    runs = {cl: T.train(base.with_overrides({"channels_last": cl}), out=tmp_path / str(cl))
+            for cl in (True, False)}
+    for a, b in zip(runs[True].history, runs[False].history):
+        assert a["train_total"] == pytest.approx(b["train_total"], rel=1e-4)
+    np.testing.assert_allclose(runs[True].predictions["p_high"], runs[False].predictions["p_high"],
+                               atol=1e-4)
+    trainer = T.Trainer(base, tmp_path / "t")
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    assert base.channels_last
+    assert base.with_overrides({"channels_last": False}).config_hash() != base.config_hash()

@@ -1,7 +1,9 @@
 """The chapters' notebooks: finding them, their order, and executing one with papermill.
 
-``notebooks/NN_name.ipynb`` run in number order, which is their dependency order (01 writes the
+``notebooks/NN_name.ipynb`` start in number order, which is their dependency order (01 writes the
 manifests every later chapter reads; 10, the summary, reads every other chapter's results).
+Chapters of one paper run one after another (:func:`shares_runs_with`); the two papers' chapters
+may run side by side (``iaa book --jobs``).
 Each notebook declares ``profile`` and ``overrides`` in its ``parameters`` cell (plus its own
 knobs, ``None`` by default) and reads every setting from the profile
 (:func:`iaalib.profiles.chapter_settings`).
@@ -70,6 +72,20 @@ def dependencies(path: str | os.PathLike, available: Sequence[str | os.PathLike]
     if n == 10:
         return [p for p in avail if notebook_number(p) < 10]
     return [p for p in avail if notebook_number(p) == 1]
+
+
+def part(path: str | os.PathLike) -> str:
+    """The first word of a notebook's name after its number: the paper of a chapter ("kao",
+    "saf"), or the chapter itself ("dataset", "summary")."""
+    return Path(path).stem[3:].split("_")[0]
+
+
+def shares_runs_with(path: str | os.PathLike, available: Sequence[str | os.PathLike]) -> list[Path]:
+    """The earlier notebooks of the same paper (:func:`part`). They build the same configs, so
+    ``path`` runs after them and reuses their runs (checkpoint-or-train) instead of training the
+    same run at the same time; chapters of different papers may run side by side."""
+    n, p = notebook_number(path), part(path)
+    return [Path(q) for q in available if notebook_number(q) < n and part(q) == p]
 
 
 def select_notebooks(notebooks: Sequence[Path], only: Iterable[str] | None) -> list[Path]:
@@ -152,7 +168,8 @@ def _first_line(source: str) -> str:
 
 def execute_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
                      parameters: Mapping[str, Any], *, kernel: str = "python3",
-                     cwd: str | os.PathLike = NOTEBOOK_DIR, start_timeout: int = 120) -> float:
+                     cwd: str | os.PathLike = NOTEBOOK_DIR, start_timeout: int = 120,
+                     progress_bar: bool = True) -> float:
     """Run one notebook with papermill; returns the wall time in seconds.
 
     On an error raises :class:`NotebookExecutionError` naming the notebook, the cell (execution
@@ -166,7 +183,7 @@ def execute_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
         with _kernel_environment():
             papermill.execute_notebook(str(nb), str(out), parameters=dict(parameters),
                                        kernel_name=kernel, cwd=str(cwd), log_output=False,
-                                       progress_bar=True, start_timeout=start_timeout)
+                                       progress_bar=progress_bar, start_timeout=start_timeout)
     except PapermillExecutionError as e:
         raise NotebookExecutionError(
             f"{nb.name}: cell In [{e.exec_count}] (cell index {e.cell_index} of the executed "

@@ -2,7 +2,8 @@
 
 1. generate the profile's SynthAVA / SynthTID if missing (``iaalib.datasets.ensure_profile_data``);
 2. execute ``notebooks/NN_*.ipynb`` with papermill in dependency order into
-   ``OUT/executed/<profile>/`` (:mod:`iaalib.book.notebooks`); each notebook gets only ``profile``
+   ``OUT/executed/<profile>/`` (:mod:`iaalib.book.notebooks`), the two papers' chapters side by
+   side (:func:`execute_in_order`); each notebook gets only ``profile``
    and ``overrides`` (``iaa book -p NAME VALUE``) and reads every setting from the profile itself,
    exactly as when it is opened on its own;
 3. on a failure stop with an error naming the notebook and the cell (partial output kept);
@@ -21,7 +22,9 @@ breaks; notebooks executed in earlier runs of the same profile and output folder
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
+import multiprocessing
 import os
 import sys
 import time
@@ -36,7 +39,7 @@ from ..paths import code_revision
 from ..profiles import NOTEBOOK_RE, PARAMS_DIR, Profile, load_profile
 from .notebooks import (BOOK_PARAMETERS, NOTEBOOK_DIR, NotebookExecutionError, declared_parameters,
                         dependencies, discover_notebooks, ensure_kernel, execute_notebook,
-                        select_notebooks)
+                        select_notebooks, shares_runs_with)
 from ..studies import summary
 from .staging import build_html, stage_book
 
@@ -64,6 +67,81 @@ def write_claims(path: Path, profile: str) -> str:
 
 def _settings_record(profile: Profile, stem: str, overrides: Mapping[str, Any] | None) -> dict:
     return dict(profile.settings(stem, overrides))
+
+
+class _Inline:
+    """An executor that runs each job at once in this process (``jobs=1``: the log keeps
+    papermill's progress bars)."""
+
+    def submit(self, fn, *args, **kwargs) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except Exception as e:  # noqa: BLE001 - handed to the caller through the future
+            fut.set_exception(e)
+        return fut
+
+    def __enter__(self) -> "_Inline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int, kernel: str | None,
+                     cwd: Path, executed_dir: Path, entry_of, finished) -> NotebookExecutionError | None:
+    """Execute ``plans`` (notebook, parameters), up to ``jobs`` at a time, each as soon as the
+    notebooks it needs (:func:`~iaalib.book.notebooks.dependencies`) and the earlier chapters of
+    its paper (:func:`~iaalib.book.notebooks.shares_runs_with`) have finished. After a failure no
+    further notebook starts; those running finish. ``finished(nb, entry)`` records each one.
+    Returns the first failure.
+
+    **Choice:** two at a time by default: on two cores one paper's chapter trains while the
+    other's draws its figures or computes its intervals, and the runs' training slots
+    (:func:`iaalib.studies.runner.training_slot`) keep at most a grid's ``workers`` runs training
+    at once across both chapters. A chapter's wall time is then shared with the other's.
+    """
+    selected = [nb for nb, _ in plans]
+    waiting, running = list(plans), {}
+    done: set[str] = set()
+    failure: NotebookExecutionError | None = None
+
+    def ready(nb: Path) -> bool:
+        return all(d.stem in done for d in [*dependencies(nb, selected),
+                                            *shares_runs_with(nb, selected)])
+
+    pool = _Inline() if jobs <= 1 else cf.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    with pool:
+        while waiting or running:
+            while failure is None and len(running) < max(1, jobs):
+                nxt = next(((nb, p) for nb, p in waiting if ready(nb)), None)
+                if nxt is None:
+                    break
+                waiting.remove(nxt)
+                nb, params = nxt
+                started = len(plans) - len(waiting)
+                print(f"[{started}/{len(plans)}] {nb.name} (profile {params.get('profile')})",
+                      file=sys.stderr, flush=True)
+                fut = pool.submit(execute_notebook, nb, executed_dir / nb.name, params,
+                                  kernel=kernel, cwd=cwd, progress_bar=jobs <= 1)
+                running[fut] = (nb, entry_of(nb, params))
+            if not running:
+                break
+            for fut in cf.wait(running, return_when=cf.FIRST_COMPLETED)[0]:
+                nb, entry = running.pop(fut)
+                try:
+                    entry.update(status="ok", seconds=round(fut.result(), 3))
+                    done.add(nb.stem)
+                except NotebookExecutionError as e:
+                    entry.update(status="failed", seconds=None, error=str(e))
+                    failure = failure or e
+                if jobs > 1:
+                    print(f"  {nb.name}: {entry['status']}"
+                          + (f" in {entry['seconds']:.0f} s" if entry["seconds"] else ""),
+                          file=sys.stderr, flush=True)
+                finished(nb, entry)
+    return failure
 
 
 def _status_file(executed_dir: Path) -> Path:
@@ -96,13 +174,17 @@ def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
              out: str | os.PathLike = "_build", html: bool = True,
              overrides: Mapping[str, Any] | None = None,
              notebook_dir: str | os.PathLike = NOTEBOOK_DIR,
-             params_dir: str | os.PathLike = PARAMS_DIR) -> dict[str, Any]:
+             params_dir: str | os.PathLike = PARAMS_DIR, jobs: int = 2) -> dict[str, Any]:
     """The whole pipeline (see the module docstring). Returns the ``book-run.json`` record.
+
+    ``jobs``: notebooks executed at a time (:func:`execute_in_order`).
 
     ``overrides`` replace settings of the profile for every notebook (``iaa book -p``); an unknown
     name stops before any work is done.
     """
     t_start = time.perf_counter()
+    if jobs < 1:
+        raise IaaError(f"jobs must be at least 1, got {jobs}")
     out = Path(out).resolve()
     notebook_dir, params_dir = Path(notebook_dir), Path(params_dir)
     prof = load_profile(profile, params_dir)
@@ -145,25 +227,21 @@ def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
     record["data_seconds"] = round(time.perf_counter() - t0, 3)
 
     kernel = ensure_kernel() if selected else None
-    failure: NotebookExecutionError | None = None
-    for i, (nb, params) in enumerate(plans, 1):
-        target = executed_dir / nb.name
-        print(f"[{i}/{len(plans)}] {nb.name} (profile {profile})", file=sys.stderr, flush=True)
-        entry = {"name": nb.stem, "executed_this_run": True, "output": str(target),
-                 "parameters": params, "settings": _settings_record(prof, nb.stem, overrides),
-                 "source_sha256": sha256_file(nb)}
-        try:
-            seconds = execute_notebook(nb, target, params, kernel=kernel, cwd=notebook_dir)
-            entry.update(status="ok", seconds=round(seconds, 3))
-        except NotebookExecutionError as e:
-            entry.update(status="failed", seconds=None, error=str(e))
-            failure = e
+
+    def finished(nb: Path, entry: dict[str, Any]) -> None:
         status[nb.stem] = {k: entry[k] for k in ("status", "seconds", "parameters", "settings",
                                                  "source_sha256")}
         write_json(_status_file(executed_dir), status)
         record["notebooks"].append(entry)
-        if failure:
-            break
+
+    def entry_of(nb: Path, params: dict[str, Any]) -> dict[str, Any]:
+        return {"name": nb.stem, "executed_this_run": True, "output": str(executed_dir / nb.name),
+                "parameters": params, "settings": _settings_record(prof, nb.stem, overrides),
+                "source_sha256": sha256_file(nb)}
+
+    record["jobs"] = jobs
+    failure = execute_in_order(plans, jobs=jobs, kernel=kernel, cwd=notebook_dir,
+                               executed_dir=executed_dir, entry_of=entry_of, finished=finished)
 
     # Notebooks not executed now: reuse earlier successful runs, noting if they are stale.
     ran = {e["name"] for e in record["notebooks"]}

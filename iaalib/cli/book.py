@@ -10,9 +10,9 @@ from ..profiles import parse_overrides
 
 def book_command(args: argparse.Namespace) -> int:
     """``iaa book [--profile P] [--only NB ...] [-p NAME VALUE ...] [--out DIR] [--no-html]
-    [--browser-check]``."""
+    [--jobs N] [--browser-check]``."""
     record = run_book(args.profile, only=args.only, out=args.out, html=not args.no_html,
-                      overrides=parse_overrides(args.parameter or []))
+                      overrides=parse_overrides(args.parameter or []), jobs=args.jobs)
     for e in record["notebooks"]:
         how = "executed" if e["executed_this_run"] else "reused"
         secs = f"{e['seconds']:.1f} s" if e.get("seconds") is not None else "-"

@@ -48,7 +48,7 @@ def configure_torch(device: torch.device, *, deterministic: bool, num_threads: i
 
 
 def use_amp(device: torch.device, requested: bool) -> bool:
-    """bf16 autocast (and channels-last) only on CUDA; CPU/MPS stay in fp32."""
+    """bf16 autocast only on CUDA; CPU/MPS stay in fp32."""
     return bool(requested) and device.type == "cuda"
 
 

@@ -61,7 +61,7 @@ def predict(model: torch.nn.Module, loader, *, device: torch.device | str = "cpu
             if batch["image"].shape[0] == 0:
                 continue
             x = batch["image"].to(device, non_blocking=True)
-            if channels_last:
+            if channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = model(x)
@@ -189,7 +189,8 @@ def load_model(checkpoint: str | os.PathLike, *, pixels: bool = False
     """(network in eval mode on the CPU, its config, the checkpoint dict) from a checkpoint file
     or a run directory (its ``checkpoints/best.pt``). A network trained above a frozen stem reads
     stem activations; ``pixels=True`` returns it composed with its stem
-    (:class:`~iaalib.models.stems.StemmedModel`), for images that are not cached."""
+    (:class:`~iaalib.models.stems.StemmedModel`), for images that are not cached. The network is
+    in the memory format it was trained in (``channels_last``), so it computes what it did then."""
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "checkpoints" / "best.pt"
@@ -197,6 +198,8 @@ def load_model(checkpoint: str | os.PathLike, *, pixels: bool = False
     cfg = ExperimentConfig.from_dict(state["config"])
     model = build_model(cfg.model, num_tags=len(state.get("tag_columns", [])))
     model.load_state_dict(state["model"])
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     if pixels and cfg.model.stem:
         model = StemmedModel(FrozenStem(cfg.model.stem), model)
     model.eval()
@@ -230,7 +233,8 @@ def evaluate_run(run_dir: str | os.PathLike, *, manifest: str | os.PathLike | No
     sampler = build_batch_sampler(ds, cfg.data, batch_size or cfg.eval_batch_size or cfg.batch_size,
                                   shuffle=False, seed=cfg.seed)
     loader = make_loader(ds, sampler, num_workers=cfg.data.num_workers, seed=cfg.seed)
-    pred = predict(model, loader, device=dev, tag_columns=usable_tags)
+    pred = predict(model, loader, device=dev, tag_columns=usable_tags,
+                   channels_last=cfg.channels_last)
     result = compute_metrics(pred, n_total=len(ds))
     result.update({"run": str(run_dir), "checkpoint": checkpoint, "manifest": str(manifest),
                    "epoch": state.get("epoch")})

@@ -225,7 +225,7 @@ class Trainer:
         self.init_report = (init_weights_from(self.model, cfg.model.init_from)
                             if cfg.model.init_from else None)
         self.model = self.model.to(self.device)
-        if self.amp:
+        if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if dinfo.enabled:
             self.net = DistributedDataParallel(
@@ -401,7 +401,7 @@ class Trainer:
         batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v)
                  for k, v in batch.items()}
         x = batch["image"]
-        if self.amp:
+        if self.cfg.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.amp):
             outputs = self.net(x)
@@ -527,7 +527,7 @@ class Trainer:
                                       num_replicas=self.dinfo.world_size, rank=self.dinfo.rank)
         loader = make_loader(dataset, sampler, num_workers=cfg.data.num_workers, seed=cfg.seed)
         pred = predict(self.model, loader, device=self.device, tag_columns=self.tag_columns,
-                       amp=self.amp, channels_last=self.amp)
+                       amp=self.amp, channels_last=cfg.channels_last)
         pred = merge_predictions(all_gather_objects(pred, self.dinfo))
         metrics = compute_metrics(pred, n_total=len(dataset))
         return (metrics, pred) if return_predictions else metrics

@@ -12,7 +12,9 @@ plan_run`), so a finished run is never trained twice, whichever chapter asks —
 :func:`arms` groups seeded runs by cell for the claims (:mod:`iaalib.studies.claims`), and
 :func:`training_subset` draws the seeded training subsets both papers' demo runs use.
 
-Executors: ``"local"`` trains ``workers`` runs at a time in spawned processes (1: in this process);
+Executors: ``"local"`` trains ``workers`` runs at a time in spawned processes (1: in this process),
+each in one of ``workers`` training slots this machine's grids share (:func:`training_slot`: two
+chapters side by side train at most ``workers`` runs at once between them);
 ``"slurm"`` submits every run as a job through ``submitit`` (``slurm`` options from the profile);
 ``"debug"`` is submitit's in-process executor (tests).
 """
@@ -43,6 +45,12 @@ from ..engine.config import ExperimentConfig
 from ..engine.loaders import stem_activations
 from ..engine.runrecord import Run
 from ..errors import IaaError, TrainingDivergedError
+from ..paths import iaa_home
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: grids of parallel chapters then share no slots
+    fcntl = None
 
 with warnings.catch_warnings():  # tqdm.auto's "IProgress not found" in the book's kernels
     warnings.simplefilter("ignore")
@@ -99,7 +107,7 @@ def run_grid(configs: Mapping[Hashable, ExperimentConfig], *, workers: int = 1,
     if executor == "local":
         _warm_stem_caches(todo)
     if executor == "local" and (workers <= 1 or len(todo) <= 1):
-        outcomes = ((cfg, train_one(cfg.to_dict())) for cfg in todo)
+        outcomes = ((cfg, train_one(cfg.to_dict(), slots=max(1, workers))) for cfg in todo)
     elif executor == "local":
         outcomes = _process_pool(todo, workers)
     else:
@@ -123,19 +131,57 @@ def _warm_stem_caches(todo: Sequence[ExperimentConfig]) -> None:
         stem_activations(stem, image_dir, size)
 
 
-def train_one(cfg_dict: dict) -> tuple[str, float, str]:
+def train_one(cfg_dict: dict, slots: int = 0) -> tuple[str, float, str]:
     """Train one config (here or in a worker): ``(status, seconds, message)``; status is
-    "finished", "diverged" (message: the reason) or "failed" (message: the error)."""
+    "finished", "diverged" (message: the reason) or "failed" (message: the error). With
+    ``slots``, the run first waits for one of that many training slots (:func:`training_slot`);
+    ``seconds`` counts from then."""
     cfg = ExperimentConfig.from_dict(cfg_dict)
     t0 = time.perf_counter()
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with training_slot(slots), contextlib.redirect_stdout(io.StringIO()):
+            t0 = time.perf_counter()
             train(cfg, quiet=True)
     except TrainingDivergedError as e:
         return "diverged", time.perf_counter() - t0, str(e).split(";")[0]
     except Exception as e:  # a worker hands back a message: custom exceptions may not unpickle
         return "failed", time.perf_counter() - t0, f"{type(e).__name__}: {e}"
     return "finished", time.perf_counter() - t0, ""
+
+
+@contextlib.contextmanager
+def training_slot(slots: int, *, poll: float = 0.2):
+    """Hold one of ``slots`` training slots while the block runs: an exclusive lock on one of
+    ``IAA_HOME/slots/0.lock`` … ``<slots-1>.lock``, waiting (polling every ``poll`` s) while all
+    are held. Every grid on the machine takes its runs' slots from the same files, so chapters
+    executed side by side (``iaa book --jobs 2``) train at most ``slots`` runs at once between
+    them, and a run's wall time stays its own. ``slots`` 0 (or no fcntl): no slot."""
+    if slots < 1 or fcntl is None:
+        yield
+        return
+    folder = iaa_home() / "slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    handles = [open(folder / f"{i}.lock", "a") for i in range(slots)]
+    try:
+        held = _take_one(handles, poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+    finally:
+        for fh in handles:
+            fh.close()
+
+
+def _take_one(handles, poll: float):
+    while True:
+        for fh in handles:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fh
+            except BlockingIOError:
+                continue
+        time.sleep(poll)
 
 
 _POOL: dict[int, cf.ProcessPoolExecutor] = {}
@@ -173,7 +219,7 @@ def _shutdown_pools() -> None:
 
 def _process_pool(todo: Sequence[ExperimentConfig], workers: int):
     pool = _worker_pool(workers)
-    futures = {pool.submit(train_one, cfg.to_dict()): cfg for cfg in todo}
+    futures = {pool.submit(train_one, cfg.to_dict(), workers): cfg for cfg in todo}
     try:
         for fut in cf.as_completed(futures):
             yield futures[fut], fut.result()
