@@ -4,6 +4,7 @@ book end to end."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -245,8 +246,9 @@ def test_two_jobs_run_the_papers_side_by_side_and_each_paper_in_order(tmp_path):
     (tmp_path / "AVA.txt").write_text("")
     (params / "t.yaml").write_text(f"common:\n  ava_txt: {tmp_path / 'AVA.txt'}\n")
     log = tmp_path / "log.txt"
-    body = ("import time\nopen({log!r}, 'a').write(f'start {name} {{time.time()}}\\n')\n"
-            "time.sleep({pause})\nopen({log!r}, 'a').write(f'end {name} {{time.time()}}\\n')")
+    body = ("import os, time\nopen({log!r}, 'a').write(f'start {name} {{time.time()}}\\n')\n"
+            "time.sleep({pause})\nopen({log!r}, 'a').write(f'end {name} {{time.time()}}\\n')\n"
+            "open({log!r}, 'a').write(f'threads {name} {{os.environ.get(\"OMP_NUM_THREADS\")}}\\n')")
     for name, pause in [("01_dataset", 0), ("02_kao_a", 3), ("03_kao_b", 0), ("05_saf_a", 3),
                         ("10_summary", 0)]:
         _write_nb(nbdir / f"{name}.ipynb", _params_cell("profile = 'demo'\noverrides = {}"),
@@ -254,16 +256,25 @@ def test_two_jobs_run_the_papers_side_by_side_and_each_paper_in_order(tmp_path):
     record = pipeline.run_book("t", out=tmp_path / "out", html=False, notebook_dir=nbdir,
                                params_dir=params, jobs=2)
     assert record["status"] == "ok" and record["jobs"] == 2
-    at = {}
+    at, threads = {}, {}
     for line in log.read_text().splitlines():
         what, name, t = line.split()
-        at[what, name] = float(t)
+        if what == "threads":
+            threads[name] = t
+        else:
+            at[what, name] = float(t)
     assert at["start", "05_saf_a"] < at["end", "02_kao_a"] and \
         at["start", "02_kao_a"] < at["end", "05_saf_a"]                       # side by side
     assert at["start", "03_kao_b"] >= at["end", "02_kao_a"]                    # Kao in order
     assert at["start", "10_summary"] >= max(t for (w, _), t in at.items() if w == "end"
                                             and _ != "10_summary")
     assert min(at["start", n] for n in ("02_kao_a", "05_saf_a")) >= at["end", "01_dataset"]
+    # a kernel that may run beside another gets the cores shared; one that runs alone, all
+    shared = str(max(1, (os.cpu_count() or 1) // 2))
+    assert threads == {"01_dataset": str(os.environ.get("OMP_NUM_THREADS")), "02_kao_a": shared,
+                       "03_kao_b": shared, "05_saf_a": shared,
+                       "10_summary": str(os.environ.get("OMP_NUM_THREADS"))}
+    assert {e["name"]: e["threads"] for e in record["notebooks"]}["03_kao_b"] == int(shared)
     with pytest.raises(IaaError, match="jobs must be at least 1"):
         pipeline.run_book("t", out=tmp_path / "out", html=False, notebook_dir=nbdir,
                           params_dir=params, jobs=0)

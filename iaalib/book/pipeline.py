@@ -106,9 +106,11 @@ def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int,
     done: set[str] = set()
     failure: NotebookExecutionError | None = None
 
+    def before(nb: Path) -> list[Path]:
+        return [*dependencies(nb, selected), *shares_runs_with(nb, selected)]
+
     def ready(nb: Path) -> bool:
-        return all(d.stem in done for d in [*dependencies(nb, selected),
-                                            *shares_runs_with(nb, selected)])
+        return all(d.stem in done for d in before(nb))
 
     pool = _Inline() if jobs <= 1 else cf.ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
@@ -123,9 +125,10 @@ def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int,
                 started = len(plans) - len(waiting)
                 print(f"[{started}/{len(plans)}] {nb.name} (profile {params.get('profile')})",
                       file=sys.stderr, flush=True)
+                threads = kernel_threads(nb, selected, before, jobs)
                 fut = pool.submit(execute_notebook, nb, executed_dir / nb.name, params,
-                                  kernel=kernel, cwd=cwd, progress_bar=jobs <= 1)
-                running[fut] = (nb, entry_of(nb, params))
+                                  kernel=kernel, cwd=cwd, progress_bar=jobs <= 1, threads=threads)
+                running[fut] = (nb, {**entry_of(nb, params), "threads": threads})
             if not running:
                 break
             for fut in cf.wait(running, return_when=cf.FIRST_COMPLETED)[0]:
@@ -142,6 +145,27 @@ def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int,
                           file=sys.stderr, flush=True)
                 finished(nb, entry)
     return failure
+
+
+def kernel_threads(nb: Path, selected: Sequence[Path], before, jobs: int) -> int | None:
+    """The torch threads of ``nb``'s kernel: all of the machine's (None) when no other selected
+    notebook can run beside it (each one must finish before it starts, or start after it ends:
+    ``before(nb)`` lists those it waits for), else the machine's cores shared among ``jobs``.
+
+    **Choice:** a kernel that may run beside another chapter computes with one thread on two
+    cores. With two threads, its OpenMP threads wait for each other while the grid workers keep
+    both cores busy: stop 19's first side-by-side build took 159 s for the cross-dataset chapter
+    (22 s alone) and 78–90 s for a fine-tuning run (55–60 s alone)."""
+    def ancestors(x: Path, seen: set[Path]) -> set[Path]:
+        for d in before(x):
+            if d not in seen:
+                seen.add(d)
+                ancestors(d, seen)
+        return seen
+
+    mine = ancestors(nb, set())
+    alone = all(o == nb or o in mine or nb in ancestors(o, set()) for o in selected)
+    return None if jobs <= 1 or alone else max(1, (os.cpu_count() or 1) // jobs)
 
 
 def _status_file(executed_dir: Path) -> Path:
