@@ -223,3 +223,29 @@ def test_training_slots_let_at_most_their_number_of_runs_train_at_once(home):
     assert sorted(p.name for p in (home / "slots").iterdir()) == ["0.lock", "1.lock"]
     with runner.training_slot(0):                               # no slots: nothing to wait for
         pass
+
+
+def test_longest_first_orders_runs_by_their_training_flops(data, caplog):
+    """Three epochs cost three times one (the same network and manifests); a wider network costs
+    more per image; a config whose manifest is missing leaves the grid's order, with a warning."""
+    from iaalib.engine.cost import forward_flops, run_flops
+    from iaalib.models.factory import build_model
+
+    short = tiny_config(data, family="mtcnn1", epochs=1)
+    long_ = short.with_overrides({"epochs": 3, "name": "long"})
+    wide = short.with_overrides({"model.width_mult": 1.0, "name": "wide"})
+    assert [c.name for c in runner.longest_first([short, long_, wide])][0] in {"long", "wide"}
+    assert runner.longest_first([short, long_]) == [long_, short]
+    assert runner.longest_first([long_, short]) == [long_, short]
+    # run_flops = forward FLOPs × (3 × epochs × training rows + test passes × test rows)
+    model = build_model(short.model, num_tags=3)
+    fwd = forward_flops(model, (3, short.data.crop, short.data.crop))
+    n_train = len(pd.read_csv(short.data.train))
+    n_test = len(pd.read_csv(short.data.test))
+    passes = 1 if not short.monitor_test else short.epochs
+    assert run_flops(short) == pytest.approx(fwd * (3 * n_train + passes * n_test))
+    assert run_flops(wide) > run_flops(short)
+    broken = short.with_overrides({"data.train": str(data["train"]) + ".missing", "name": "b"})
+    with caplog.at_level("WARNING"):
+        assert runner.longest_first([short, broken, long_]) == [short, broken, long_]
+    assert "cannot estimate the runs' cost" in caplog.text

@@ -44,6 +44,34 @@ def forward_flops(model: nn.Module, shape: tuple[int, ...]) -> int:
     return int(counter.get_total_flops())
 
 
+def run_flops(cfg: ExperimentConfig) -> float:
+    """The FLOPs of training ``cfg`` as its manifests and schedule say (:func:`schedule_flops`):
+    the network's forward FLOPs on one input (the stem's activations when ``model.stem`` is set,
+    else :func:`input_shape`) times the images it sees. For ordering runs, not for a GPU bill."""
+    from ..data.manifests import TAG_COLUMN
+    from ..models import stem_channels, stem_stride
+    from ..models.factory import build_model
+
+    header, n_train = _manifest_size(cfg.data.train)
+    n_test = _manifest_size(cfg.data.test)[1] if cfg.data.test else 0
+    if cfg.model.stem:
+        side = cfg.data.stem_size // stem_stride(cfg.model.stem)
+        shape: tuple[int, ...] = (stem_channels(cfg.model.stem), side, side)
+    else:
+        shape = input_shape(cfg)
+    model = build_model(cfg.model, num_tags=sum(bool(TAG_COLUMN.match(c)) for c in header))
+    return schedule_flops(forward_flops(model, shape), epochs=cfg.epochs, n_train=n_train,
+                          n_test=n_test, monitor_test=cfg.monitor_test,
+                          monitor_every=cfg.monitor_every, has_val=bool(cfg.data.val))
+
+
+def _manifest_size(path) -> tuple[list[str], int]:
+    """A manifest CSV's header and number of rows."""
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+        return header, sum(1 for line in fh if line.strip())
+
+
 def schedule_flops(flops_per_image: float, *, epochs: int, n_train: int, n_test: int,
                    monitor_test: bool, monitor_every: int = 1, has_val: bool = False) -> float:
     """Training (forward + backward on every training image, every epoch) and testing: a forward
