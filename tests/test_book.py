@@ -69,6 +69,14 @@ def test_discover_select_and_dependencies(tmp_path):
     shares = {p.stem: [q.stem for q in nbs_mod.shares_runs_with(p, nbs)] for p in nbs}
     assert shares == {"01_dataset": [], "02_kao": [], "03_kao_more": ["02_kao"], "05_saf_model": [],
                       "06_saf_ablations": ["05_saf_model"], "10_summary": []}
+    # a notebook that names the chapters whose runs it reuses waits for those only
+    _write_nb(tmp_path / "07_saf_tsne.ipynb")
+    nb = json.loads((tmp_path / "07_saf_tsne.ipynb").read_text())
+    nb["metadata"]["iaa"] = {"reuses_runs_of": ["05_saf_model"]}
+    (tmp_path / "07_saf_tsne.ipynb").write_text(json.dumps(nb))
+    nbs = nbs_mod.discover_notebooks(tmp_path)
+    assert [q.stem for q in nbs_mod.shares_runs_with(tmp_path / "07_saf_tsne.ipynb", nbs)] == \
+        ["05_saf_model"]
     (tmp_path / "02_other.ipynb").write_text("{}")
     with pytest.raises(IaaError, match=r"share the number"):
         nbs_mod.discover_notebooks(tmp_path)
@@ -335,6 +343,29 @@ def test_smoke_book_end_to_end(smoke_book):
     assert all(e["status"] == "ok" and e["executed_this_run"] and e["seconds"] > 0
                for e in record["notebooks"])
     assert record["total_seconds"] >= record["notebook_seconds"] > 0
+
+    # Chapters that may run side by side never train the same run: each run a chapter reuses
+    # was trained by a chapter it waits for (its declared reuses, transitively), or by itself.
+    trained, reused = {}, {}
+    for nb in notebooks:
+        cells = json.loads((out / "executed/smoke" / nb.name).read_text())["cells"]
+        text = "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
+        trained[nb.stem] = set(re.findall(r"^(\S+)\s+trained in", text, re.M))
+        reused[nb.stem] = set(re.findall(r"^(\S+)\s+reused", text, re.M))
+    names = [n for ns in trained.values() for n in ns]
+    assert len(names) == len(set(names)), "a run was trained by two chapters"
+    assert sum(map(len, reused.values())) > 0
+
+    def waits_for(stem: str) -> set[str]:
+        nb = next(p for p in notebooks if p.stem == stem)
+        direct = {q.stem for q in [*nbs_mod.dependencies(nb, notebooks),
+                                   *nbs_mod.shares_runs_with(nb, notebooks)]}
+        return direct.union(*(waits_for(d) for d in direct)) if direct else set()
+
+    for stem, runs in reused.items():
+        allowed = waits_for(stem) | {stem}
+        missing = {n for n in runs if not any(n in trained[s] for s in allowed)}
+        assert not missing, f"{stem} reuses {sorted(missing)[:3]}, trained by a chapter it does not wait for"
 
     figures_made = {}
     for nb in notebooks:

@@ -2,8 +2,8 @@
 
 ``notebooks/NN_name.ipynb`` start in number order, which is their dependency order (01 writes the
 manifests every later chapter reads; 10, the summary, reads every other chapter's results).
-Chapters of one paper run one after another (:func:`shares_runs_with`); the two papers' chapters
-may run side by side (``iaa book --jobs``).
+A chapter runs after the chapters whose runs it reuses (:func:`shares_runs_with`); the others may
+run side by side (``iaa book --jobs``).
 Each notebook declares ``profile`` and ``overrides`` in its ``parameters`` cell (plus its own
 knobs, ``None`` by default) and reads every setting from the profile
 (:func:`iaalib.profiles.chapter_settings`).
@@ -11,6 +11,7 @@ knobs, ``None`` by default) and reads every setting from the profile
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -80,12 +81,26 @@ def part(path: str | os.PathLike) -> str:
     return Path(path).stem[3:].split("_")[0]
 
 
+#: The notebook metadata key (``metadata.iaa.reuses_runs_of``) that lists the chapters whose runs
+#: a chapter reuses.
+REUSES_KEY = "reuses_runs_of"
+
+
 def shares_runs_with(path: str | os.PathLike, available: Sequence[str | os.PathLike]) -> list[Path]:
-    """The earlier notebooks of the same paper (:func:`part`). They build the same configs, so
-    ``path`` runs after them and reuses their runs (checkpoint-or-train) instead of training the
-    same run at the same time; chapters of different papers may run side by side."""
+    """The notebooks whose runs ``path`` reuses (checkpoint-or-train): it runs after them instead
+    of training the same run at the same time. A notebook names them by stem in its metadata,
+    ``{"iaa": {"reuses_runs_of": ["02_kao_mtcnn"]}}``; one that names none waits for every
+    earlier chapter of its paper (:func:`part`). Chapters that reuse nothing of each other may
+    run side by side."""
     n, p = notebook_number(path), part(path)
-    return [Path(q) for q in available if notebook_number(q) < n and part(q) == p]
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError, AttributeError):
+        meta = {}
+    named = (meta.get("iaa") or {}).get(REUSES_KEY)
+    if named is None:
+        return [Path(q) for q in available if notebook_number(q) < n and part(q) == p]
+    return [Path(q) for q in available if Path(q).stem in set(named)]
 
 
 def select_notebooks(notebooks: Sequence[Path], only: Iterable[str] | None) -> list[Path]:

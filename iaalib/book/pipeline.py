@@ -154,8 +154,11 @@ def kernel_threads(nb: Path, selected: Sequence[Path], before, jobs: int) -> int
 
     **Choice:** a kernel that may run beside another chapter computes with one thread on two
     cores. With two threads, its OpenMP threads wait for each other while the grid workers keep
-    both cores busy: stop 19's first side-by-side build took 159 s for the cross-dataset chapter
-    (22 s alone) and 78–90 s for a fine-tuning run (55–60 s alone)."""
+    both cores busy: in the first side-by-side build (``benchmarks/results/book_demo.json``,
+    ``other_builds``) the cross-dataset chapter took 159 s (22 s alone) and a fine-tuning run
+    78–92 s (45–49 s with a core to itself); with one thread, 25 s and 41–77 s. What a kernel
+    computes itself (t-SNE, Grad-CAM, scoring TID2013) may then differ from a two-thread kernel's
+    in the last digits; the runs do not (a run trains with its config's ``num_threads``)."""
     def ancestors(x: Path, seen: set[Path]) -> set[Path]:
         for d in before(x):
             if d not in seen:
