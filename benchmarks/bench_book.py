@@ -1,10 +1,11 @@
 """Wall time of the whole book: `iaa book --profile P` in a fresh interpreter.
 
     python benchmarks/bench_book.py [--profile demo] [--fresh | --home DIR] [--out DIR]
-                                    [-p NAME VALUE ...] [--report FILE]
+                                    [-p NAME VALUE ...] [--jobs N] [--report FILE]
 
 Runs the pipeline exactly as `make book` does (data generation, every notebook through papermill,
-the Jupyter Book build) and records the per-notebook wall times from ``book-run.json``. With
+the Jupyter Book build) and records the per-notebook wall times from ``book-run.json`` (with
+``--jobs`` above 1 a chapter's wall time is shared with the chapters beside it). With
 ``--fresh`` it uses an empty temporary ``IAA_HOME``, so SynthAVA generation and every training run
 are included (the "fresh machine" case, minus creating the venv); without it, checkpoint-or-train
 reuses earlier runs under the current ``IAA_HOME``; ``--home DIR`` uses (and keeps) that folder,
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a setting for iaa book (as its -p)")
     p.add_argument("--out", help="book output folder (default: a temporary folder)")
+    p.add_argument("--jobs", type=int, help="iaa book --jobs (default: iaa book's)")
     p.add_argument("--report", help="JSON report (default: benchmarks/results/book_<profile>.json)")
     args = p.parse_args(argv)
 
@@ -55,7 +57,8 @@ def main(argv=None) -> int:
         settings = [x for name, value in args.p for x in ("-p", name, value)]
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", args.profile,
-                            "--out", str(out), *settings], cwd=ROOT, env=env)
+                            "--out", str(out), *settings,
+                            *(["--jobs", str(args.jobs)] if args.jobs else [])], cwd=ROOT, env=env)
         wall = time.perf_counter() - t0
         record = json.loads((out / "book-run.json").read_text()) if (out / "book-run.json").is_file() else {}
 
@@ -67,7 +70,7 @@ def main(argv=None) -> int:
         "pipeline_total_seconds": record.get("total_seconds"),
         "data_seconds": record.get("data_seconds"), "html_seconds": record.get("html_seconds"),
         "notebooks": {e["name"]: e.get("seconds") for e in record.get("notebooks", [])},
-        "target_seconds": target,
+        "jobs": record.get("jobs"), "target_seconds": target,
         "meets_target": None if target is None else bool(r.returncode == 0 and wall <= target),
         "git_revision": record.get("revision"), "machine": machine_info(),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

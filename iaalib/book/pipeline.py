@@ -2,8 +2,8 @@
 
 1. generate the profile's SynthAVA / SynthTID if missing (``iaalib.datasets.ensure_profile_data``);
 2. execute ``notebooks/NN_*.ipynb`` with papermill in dependency order into
-   ``OUT/executed/<profile>/`` (:mod:`iaalib.book.notebooks`), the two papers' chapters side by
-   side (:func:`execute_in_order`); each notebook gets only ``profile``
+   ``OUT/executed/<profile>/`` (:mod:`iaalib.book.notebooks`), chapters that train different
+   runs side by side (:func:`execute_in_order`); each notebook gets only ``profile``
    and ``overrides`` (``iaa book -p NAME VALUE``) and reads every setting from the profile itself,
    exactly as when it is opened on its own;
 3. on a failure stop with an error naming the notebook and the cell (partial output kept);
@@ -91,15 +91,20 @@ class _Inline:
 def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int, kernel: str | None,
                      cwd: Path, executed_dir: Path, entry_of, finished) -> NotebookExecutionError | None:
     """Execute ``plans`` (notebook, parameters), up to ``jobs`` at a time, each as soon as the
-    notebooks it needs (:func:`~iaalib.book.notebooks.dependencies`) and the earlier chapters of
-    its paper (:func:`~iaalib.book.notebooks.shares_runs_with`) have finished. After a failure no
+    notebooks it needs (:func:`~iaalib.book.notebooks.dependencies`) and those whose runs it
+    reuses (:func:`~iaalib.book.notebooks.shares_runs_with`) have finished. After a failure no
     further notebook starts; those running finish. ``finished(nb, entry)`` records each one.
     Returns the first failure.
 
-    **Choice:** two at a time by default: on two cores one paper's chapter trains while the
-    other's draws its figures or computes its intervals, and the runs' training slots
-    (:func:`iaalib.studies.runner.training_slot`) keep at most a grid's ``workers`` runs training
-    at once across both chapters. A chapter's wall time is then shared with the other's.
+    **Choice:** three at a time by default (``iaa book --jobs``). On two cores one chapter
+    trains while another draws its figures or computes its intervals, and the runs' training
+    slots (:func:`iaalib.studies.runner.training_slot`) keep at most a grid's ``workers`` runs
+    training at once across all of them; a chapter waiting for a slot uses no CPU, so a third
+    one can use it. On one two-core machine the fresh demo book took 849 s one chapter at a time
+    before the cache and memory-format speed-ups; with them, 629 s two at a time (each paper's
+    chapters in order), 644 s two at a time and 623 s three at a time with chapters waiting
+    only for the runs they reuse (``benchmarks/results/book_demo.json``, ``other_builds``). A
+    chapter's wall time is then shared with the others'.
     """
     selected = [nb for nb, _ in plans]
     waiting, running = list(plans), {}
@@ -201,7 +206,7 @@ def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
              out: str | os.PathLike = "_build", html: bool = True,
              overrides: Mapping[str, Any] | None = None,
              notebook_dir: str | os.PathLike = NOTEBOOK_DIR,
-             params_dir: str | os.PathLike = PARAMS_DIR, jobs: int = 2) -> dict[str, Any]:
+             params_dir: str | os.PathLike = PARAMS_DIR, jobs: int = 3) -> dict[str, Any]:
     """The whole pipeline (see the module docstring). Returns the ``book-run.json`` record.
 
     ``jobs``: notebooks executed at a time (:func:`execute_in_order`).

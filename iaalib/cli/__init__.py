@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     # ---------------------------------------------------------------- the book
     b = sub.add_parser("book", help="execute the notebooks with papermill and build the Jupyter Book",
                        description="Generate the profile's SynthAVA/SynthTID if missing, execute "
-                       "notebooks/NN_*.ipynb with papermill in order into OUT/executed/<profile>/ (the "
-                       "two papers' chapters side by side), "
+                       "notebooks/NN_*.ipynb with papermill in order into OUT/executed/<profile>/ "
+                       "(chapters that train different runs side by side), "
                        "build the HTML book with Jupyter Book 1 into OUT/html/ and write "
                        "OUT/book-run.json. Stops at the first failing cell, naming notebook and cell.")
     b.add_argument("--profile", default="demo",
@@ -157,9 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one setting of the profile (repeatable), as papermill's -p: a "
                    "chapter parameter (e.g. -p lambdas '[0, 1]') or a common setting "
                    "(e.g. -p kao_epochs 5); VALUE is read as YAML")
-    b.add_argument("-j", "--jobs", type=int, default=2,
-                   help="notebooks executed at a time (default 2: one paper's chapter trains while "
-                   "the other's draws; 1: one after another, with progress bars)")
+    b.add_argument("-j", "--jobs", type=int, default=3,
+                   help="notebooks executed at a time (default 3: while one chapter trains, others "
+                   "draw or wait for a training slot; 1: one after another, with progress bars)")
     b.add_argument("--no-html", action="store_true", help="execute the notebooks only, no HTML build")
     b.add_argument("--browser-check", action="store_true",
                    help="open every page of the built book in headless Chromium (Debian's chromium "

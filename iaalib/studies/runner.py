@@ -175,7 +175,7 @@ def training_slot(slots: int, *, poll: float = 0.2):
     """Hold one of ``slots`` training slots while the block runs: an exclusive lock on one of
     ``IAA_HOME/slots/0.lock`` … ``<slots-1>.lock``, waiting (polling every ``poll`` s) while all
     are held. Every grid on the machine takes its runs' slots from the same files, so chapters
-    executed side by side (``iaa book --jobs 2``) train at most ``slots`` runs at once between
+    executed side by side (``iaa book --jobs``) train at most ``slots`` runs at once among
     them, and a run's wall time stays its own. ``slots`` 0 (or no fcntl): no slot."""
     if slots < 1 or fcntl is None:
         yield
