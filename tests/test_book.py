@@ -257,7 +257,7 @@ def test_two_jobs_run_the_papers_side_by_side_and_each_paper_in_order(tmp_path):
     body = ("import os, time\nopen({log!r}, 'a').write(f'start {name} {{time.time()}}\\n')\n"
             "time.sleep({pause})\nopen({log!r}, 'a').write(f'end {name} {{time.time()}}\\n')\n"
             "open({log!r}, 'a').write(f'threads {name} {{os.environ.get(\"OMP_NUM_THREADS\")}}\\n')")
-    for name, pause in [("01_dataset", 0), ("02_kao_a", 3), ("03_kao_b", 0), ("05_saf_a", 3),
+    for name, pause in [("01_dataset", 0), ("02_kao_a", 5), ("03_kao_b", 0), ("05_saf_a", 5),
                         ("10_summary", 0)]:
         _write_nb(nbdir / f"{name}.ipynb", _params_cell("profile = 'demo'\noverrides = {}"),
                   new_code_cell(body.format(log=str(log), name=name, pause=pause)))
