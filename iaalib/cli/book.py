@@ -17,7 +17,8 @@ def book_command(args: argparse.Namespace) -> int:
         how = "executed" if e["executed_this_run"] else "reused"
         secs = f"{e['seconds']:.1f} s" if e.get("seconds") is not None else "-"
         print(f"  {e['name']:<28} {e['status']:<7} {how:<8} {secs}")
-    print(f"total {record['total_seconds']:.1f} s (notebooks {record['notebook_seconds']:.1f} s, "
+    print(f"total {record['total_seconds']:.1f} s (notebooks {record['notebook_seconds']:.1f} s "
+          f"summed over {record.get('jobs', 1)} at a time, "
           f"data {record['data_seconds']:.1f} s, html {record.get('html_seconds', 0):.1f} s); "
           f"record: {Path(record['out']) / 'book-run.json'}")
     if record.get("html"):
