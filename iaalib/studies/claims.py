@@ -22,10 +22,11 @@ Table II: four MTCNNs against one STCNN), and the book tests 26. At 95% each, a 
 effect at all would still call about one of them reproduced or contradicted, and two builds
 would rarely agree on every verdict. **Choice:** the intervals of one table's m claims are
 Bonferroni-adjusted, each at 1 − 0.05/m, so that the table's verdicts hold together at 95%
-(a family-wise 95% interval). Measured on two demo builds (synth_seed 0 and 1): with per-claim
-95% intervals 25 of 26 verdicts agreed, "MTCNN #3 beats the STCNN" being +1.97 [+0.10, +3.97] pp
-on one and +0.23 on the other; simultaneous per table, it is +1.97 [−0.37, +4.77] and all 26
-agree (``benchmarks/results/stability_demo.json``, ``stability_demo_per_claim_95.json``).
+(a family-wise 95% interval). Measured on two demo builds (synth_seed 0 and 1) of stop 18: with
+per-claim 95% intervals 25 of 26 verdicts agreed, "MTCNN #3 beats the STCNN" being +1.97
+[+0.10, +3.97] pp on one and +0.23 on the other (``stability_demo_per_claim_95.json``);
+simultaneous per table, it was +1.97 [−0.37, +4.77] and all 26 agreed. Stop 19's two builds
+agree on all 26 verdicts too (``benchmarks/results/stability_demo.json``).
 
 **Verdict** (:func:`verdict`), from the interval only: "reproduced" when it lies above 0 (the
 paper's direction), "contradicted" when it lies below 0, "inconclusive" when it contains 0.
