@@ -13,8 +13,8 @@ plan_run`), so a finished run is never trained twice, whichever chapter asks —
 :func:`training_subset` draws the seeded training subsets both papers' demo runs use.
 
 Executors: ``"local"`` trains ``workers`` runs at a time in spawned processes (1: in this process),
-each in one of ``workers`` training slots this machine's grids share (:func:`training_slot`: two
-chapters side by side train at most ``workers`` runs at once between them);
+each in one of ``workers`` training slots this machine's grids share (:func:`training_slot`:
+chapters side by side train at most ``workers`` runs at once among them);
 ``"slurm"`` submits every run as a job through ``submitit`` (``slurm`` options from the profile);
 ``"debug"`` is submitit's in-process executor (tests).
 """
