@@ -111,11 +111,10 @@ def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int,
     done: set[str] = set()
     failure: NotebookExecutionError | None = None
 
-    def before(nb: Path) -> list[Path]:
-        return [*dependencies(nb, selected), *shares_runs_with(nb, selected)]
+    waits = {nb: [*dependencies(nb, selected), *shares_runs_with(nb, selected)] for nb in selected}
 
     def ready(nb: Path) -> bool:
-        return all(d.stem in done for d in before(nb))
+        return all(d.stem in done for d in waits[nb])
 
     pool = _Inline() if jobs <= 1 else cf.ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
@@ -130,7 +129,7 @@ def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int,
                 started = len(plans) - len(waiting)
                 print(f"[{started}/{len(plans)}] {nb.name} (profile {params.get('profile')})",
                       file=sys.stderr, flush=True)
-                threads = kernel_threads(nb, selected, before, jobs)
+                threads = kernel_threads(nb, waits, jobs)
                 fut = pool.submit(execute_notebook, nb, executed_dir / nb.name, params,
                                   kernel=kernel, cwd=cwd, progress_bar=jobs <= 1, threads=threads)
                 running[fut] = (nb, {**entry_of(nb, params), "threads": threads})
@@ -152,10 +151,11 @@ def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int,
     return failure
 
 
-def kernel_threads(nb: Path, selected: Sequence[Path], before, jobs: int) -> int | None:
+def kernel_threads(nb: Path, waits: Mapping[Path, Sequence[Path]], jobs: int) -> int | None:
     """The torch threads of ``nb``'s kernel: all of the machine's (None) when no other selected
-    notebook can run beside it (each one must finish before it starts, or start after it ends:
-    ``before(nb)`` lists those it waits for), else the machine's cores shared among ``jobs``.
+    notebook (the keys of ``waits``, each with the notebooks it waits for) can run beside it
+    (each one must finish before it starts, or start after it ends), else the machine's cores
+    shared among ``jobs``.
 
     **Choice:** a kernel that may run beside another chapter computes with one thread on two
     cores. With two threads, its OpenMP threads wait for each other while the grid workers keep
@@ -165,14 +165,14 @@ def kernel_threads(nb: Path, selected: Sequence[Path], before, jobs: int) -> int
     computes itself (t-SNE, Grad-CAM, scoring TID2013) may then differ from a two-thread kernel's
     in the last digits; the runs do not (a run trains with its config's ``num_threads``)."""
     def ancestors(x: Path, seen: set[Path]) -> set[Path]:
-        for d in before(x):
+        for d in waits[x]:
             if d not in seen:
                 seen.add(d)
                 ancestors(d, seen)
         return seen
 
     mine = ancestors(nb, set())
-    alone = all(o == nb or o in mine or nb in ancestors(o, set()) for o in selected)
+    alone = all(o == nb or o in mine or nb in ancestors(o, set()) for o in waits)
     return None if jobs <= 1 or alone else max(1, (os.cpu_count() or 1) // jobs)
 
 
