@@ -111,6 +111,12 @@ def test_configs_carry_what_each_run_varies(tmp_path):
     assert (trunk.batch_size, trunk.optim.lr, trunk.optim.pretrained_lr_mult,
             trunk.optim.step_size) == (WHOLE.batch_size, WHOLE.lr, 1.0, WHOLE.step_size)
     assert ftt.loss.mtrl.weight == trunk.loss.mtrl.weight == 1 / 185_751
+    # bf16 on a CPU: the trunks follow cpu_amp, the fine-tuned backbones finetune_cpu_amp
+    amp = kao.table3_configs(dataclasses.replace(tuned, cpu_amp=True), data,
+                             backbones=("efficientnet_lite0",))
+    assert amp[("MTRLCNN", "MTCNN #1")].cpu_amp and not amp[("MTRLCNN", "EfficientNet-Lite0 FT")].cpu_amp
+    assert not trunk.cpu_amp
+    assert kao.KaoSettings.from_settings({"cpu_amp": True, "kao_finetune_cpu_amp": True}).finetune_cpu_amp
     with pytest.raises(ValueError, match="not fine-tuned"):
         kao.finetune_config(kao.KaoSettings(finetune_weights=None), data, backbone="alexnet")
 

@@ -33,12 +33,21 @@ def data(home):
     return make_tiny_dataset(home / "tiny", n=48)
 
 
+#: base_config arguments of a SAF that trains in seconds
+TINY = dict(epochs=1, batch_size=8, short_edge=64, width_mult=0.0625, group_size=2, weights=None,
+            lr=0.01, alpha=0.01, beta=0.1, num_threads=1, device="cpu")
+
+
 @pytest.fixture(scope="module")
 def base(data):
     return saf.base_config(train=data["train"], test=data["test"], image_dir=data["images"],
-                           epochs=1, batch_size=8, short_edge=64, width_mult=0.0625, group_size=2,
-                           weights=None, lr=0.01, alpha=0.01, beta=0.1, num_threads=1,
-                           device="cpu")
+                           **TINY)
+
+
+def again_kwargs(base) -> dict:
+    """The fixture's base_config arguments, for rebuilding it (as another notebook does)."""
+    return {"train": base.data.train, "test": base.data.test, "image_dir": base.data.image_dir,
+            **TINY}
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +115,13 @@ def test_runs_shared_between_chapters_have_one_hash(base):
     # 4 ablations + KL + JS + P=1 + P=4 + seed 1 (full = L1 = P=2 = seed 0)
     assert len({h(c) for c in grid.values()}) == 9
     # a rebuilt base (e.g. in another notebook) hashes the same; names are presentation only
-    again = saf.base_config(**{"train": base.data.train, "test": base.data.test,
-                               "image_dir": base.data.image_dir, "epochs": 1, "batch_size": 8,
-                               "short_edge": 64, "width_mult": 0.0625, "group_size": 2,
-                               "weights": None, "lr": 0.01, "alpha": 0.01, "beta": 0.1,
-                               "num_threads": 1, "device": "cpu"})
+    again = saf.base_config(**again_kwargs(base))
     assert h(again) == full and h(again.with_overrides({"name": "other"})) == full
     assert h(saf.seed_configs(base, [1])["seed=1"]) != full
+    # bf16 on a CPU is the base's, so every run of the chapters (NIMA too) trains with it
+    amp = saf.base_config(**{**again_kwargs(base), "cpu_amp": True})
+    assert amp.cpu_amp and h(amp) != full
+    assert all(c.cpu_amp for c in [*saf.table2_configs(amp).values(), *saf.table4_configs(amp).values()])
     assert h(saf.vanilla_autoencoder_config(base, separate_run=True)) != full
 
 

@@ -436,3 +436,43 @@ def test_channels_last_is_the_same_arithmetic_in_another_memory_format(data, tmp
     assert not conv.weight.is_contiguous()
     assert base.channels_last
     assert base.with_overrides({"channels_last": False}).config_hash() != base.config_hash()
+
+
+def test_cpu_amp_asks_for_native_bf16(monkeypatch):
+    """cpu_amp adds the CPU to bf16 autocast only where the CPU computes bf16 in hardware;
+    elsewhere it warns and stays fp32. Without cpu_amp a CPU is always fp32."""
+    from iaalib.engine import device
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert device.use_amp(cpu, True, cpu=True)
+    assert not device.use_amp(cpu, True) and not device.use_amp(cpu, False, cpu=True)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="no native bf16"):
+        assert not device.use_amp(cpu, True, cpu=True)
+
+
+@pytest.mark.skipif(not __import__("iaalib.engine.device", fromlist=["x"]).cpu_has_native_bf16(),
+                    reason="this CPU has no native bf16")
+def test_cpu_amp_trains_in_bf16_and_scores_in_fp32(data, tmp_path, monkeypatch):
+    """Under cpu_amp the forward pass of training runs in bf16 (the weights and losses stay fp32,
+    the first epoch's loss differs from fp32's by bf16 rounding, not more), run.json says so, and
+    the run's test metrics are computed in fp32: scoring its checkpoint again reproduces them
+    exactly. cpu_amp is part of the hash; False keeps the hash configs had before the field."""
+    from iaalib.engine.evaluate import evaluate_run
+    base = tiny_config(data, family="saf", epochs=1, val=False)
+    runs = {amp: T.train(base.with_overrides({"cpu_amp": amp}), out=tmp_path / str(amp))
+            for amp in (True, False)}
+    assert read_json(runs[True].dir / "run.json")["amp"] is True
+    assert read_json(runs[False].dir / "run.json")["amp"] is False
+    bf, fp = runs[True].history[0]["train_total"], runs[False].history[0]["train_total"]
+    assert bf != fp and bf == pytest.approx(fp, rel=0.05)
+    assert all(p.dtype == torch.float32 for p in load_model(runs[True].dir / "checkpoints"
+                                                            / "best.pt")[0].parameters())
+    fresh = evaluate_run(runs[True].dir, device="cpu", return_predictions=True)
+    np.testing.assert_array_equal(fresh["predictions"]["mean"].to_numpy(),
+                                  runs[True].predictions["mean"].to_numpy())
+    assert base.with_overrides({"cpu_amp": True}).config_hash() != base.config_hash()
+    h = base.config_hash()
+    before_the_field = {k: v for k, v in base.to_dict().items() if k != "cpu_amp"}
+    monkeypatch.setattr(ExperimentConfig, "to_dict", lambda self: dict(before_the_field))
+    assert base.config_hash() == h  # a run trained before cpu_amp existed keeps its directory

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -47,9 +48,27 @@ def configure_torch(device: torch.device, *, deterministic: bool, num_threads: i
     return torch.get_num_threads()
 
 
-def use_amp(device: torch.device, requested: bool) -> bool:
-    """bf16 autocast only on CUDA; CPU/MPS stay in fp32."""
-    return bool(requested) and device.type == "cuda"
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX): without it, bf16
+    autocast on the CPU converts in software and is slower than fp32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
+
+
+def use_amp(device: torch.device, requested: bool, *, cpu: bool = False) -> bool:
+    """bf16 autocast on CUDA when ``requested``; on the CPU only when ``cpu`` as well and the CPU
+    has native bf16 (:func:`cpu_has_native_bf16`; otherwise fp32, with a warning). MPS stays fp32.
+    """
+    if not requested:
+        return False
+    if device.type == "cuda":
+        return True
+    if device.type == "cpu" and cpu:
+        if cpu_has_native_bf16():
+            return True
+        warnings.warn("cpu_amp: this CPU has no native bf16 (AVX-512 BF16 or AMX), so the run "
+                      "trains in fp32; run.json records amp: false", RuntimeWarning, stacklevel=2)
+    return False
 
 
 def reset_peak_memory(device: torch.device) -> None:

@@ -204,7 +204,8 @@ class Trainer:
         self.threads = configure_torch(self.device, deterministic=cfg.deterministic,
                                        num_threads=cfg.num_threads,
                                        local_world_size=dinfo.local_world_size)
-        self.amp = use_amp(self.device, cfg.amp)
+        self.amp = use_amp(self.device, cfg.amp, cpu=cfg.cpu_amp)  # training
+        self.eval_amp = use_amp(self.device, cfg.amp)  # evaluation: fp32 on a CPU
         micro = dinfo.world_size * cfg.grad_accumulation
         if cfg.batch_size % micro:
             raise IaaError(f"batch_size {cfg.batch_size} is not divisible by world size × "
@@ -527,7 +528,7 @@ class Trainer:
                                       num_replicas=self.dinfo.world_size, rank=self.dinfo.rank)
         loader = make_loader(dataset, sampler, num_workers=cfg.data.num_workers, seed=cfg.seed)
         pred = predict(self.model, loader, device=self.device, tag_columns=self.tag_columns,
-                       amp=self.amp, channels_last=cfg.channels_last)
+                       amp=self.eval_amp, channels_last=cfg.channels_last)
         pred = merge_predictions(all_gather_objects(pred, self.dinfo))
         metrics = compute_metrics(pred, n_total=len(dataset))
         return (metrics, pred) if return_predictions else metrics

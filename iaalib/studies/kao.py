@@ -74,7 +74,10 @@ class KaoSettings:
     file) — a randomly initialised backbone is not "fine-tuned". They train with
     ``finetune_batch_size``, ``finetune_lr`` and ``finetune_step_size`` (None: the trunk's
     ``batch_size``, ``lr``, ``step_size``), the pretrained layers at ``finetune_lr ×
-    finetune_lr_mult`` (``optim.pretrained_lr_mult``; 1: one rate).
+    finetune_lr_mult`` (``optim.pretrained_lr_mult``; 1: one rate). ``cpu_amp``: bf16 autocast
+    on a CPU (:class:`iaalib.engine.config.ExperimentConfig`); **Choice:** fine-tuned backbones
+    use ``finetune_cpu_amp`` instead (off: EfficientNet's depthwise convolutions are slower in bf16
+    on a CPU).
 
     **Choice:** the MTRLCNN's prior tr(W Ω⁻¹ Wᵀ) weighs ``mtrl_weight`` next to the batch-mean
     losses; None is Eq. 11 read literally, 1/N of the run's own N training images. The paper's N
@@ -128,6 +131,7 @@ class KaoSettings:
     finetune_lr: float | None = None
     finetune_batch_size: int | None = None
     finetune_step_size: int | None = None
+    finetune_cpu_amp: bool = False
     transfer_epochs: int | None = None
     early_stop_lam: float = 1.0
     early_stop_patience: int = 1
@@ -137,6 +141,7 @@ class KaoSettings:
     mtrl_weight: float | None = None
     stem: str | None = None
     stem_size: int = 112
+    cpu_amp: bool = False
     monitor_test: bool = False
     max_steps: int = 0
     decode_device: str = "cpu"
@@ -152,6 +157,7 @@ class KaoSettings:
         ``kao_loader_workers``); fields the profile lacks keep their defaults."""
         names = {f.name: f"kao_{f.name}" for f in dataclasses.fields(cls)}
         names.update(num_workers="kao_loader_workers", stem="stem", stem_size="stem_size",
+                     cpu_amp="cpu_amp",
                      monitor_test="monitor_test", max_steps="max_steps",
                      decode_device="decode_device", resident="resident_images")
         values = {f: settings[k] for f, k in names.items() if k in settings and f != "seed"}
@@ -260,6 +266,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         epochs = max(1, round(epochs * steps_factor))
     model: dict[str, Any] = {"family": family, "dropout": s.dropout, "stem": s.stem}
     lr_mult, lr, batch_size, step_size = 1.0, s.lr, s.batch_size, s.step_size
+    cpu_amp = s.cpu_amp
     if family == "mtcnn_finetune":
         if not backbone:
             raise ValueError("family 'mtcnn_finetune' needs a backbone")
@@ -272,6 +279,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         lr = s.finetune_lr or lr
         batch_size = s.finetune_batch_size or batch_size
         step_size = s.finetune_step_size or step_size
+        cpu_amp = s.finetune_cpu_amp
     elif family in ARCHITECTURES:
         options: dict[str, Any] = {"batch_norm": bool(s.batch_norm)}
         if s.pool_size is not None:
@@ -303,6 +311,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "epochs": epochs,
         "batch_size": batch_size, "seed": int(s.seed if seed is None else seed),
         "device": s.device, "num_threads": s.num_threads, "quiet": True,
+        "cpu_amp": bool(cpu_amp),
         "monitor_test": bool(s.monitor_test), "monitor_every": max(1, round(steps_factor)),
         "max_steps": int(s.max_steps or 0),
     })

@@ -71,7 +71,7 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
                 seed: int = 0, device: str = "auto",
                 num_threads: int | None = None, num_workers: int = 0,
                 eval_batch_size: int | None = None, stem: str | None = None,
-                stem_size: int = 112, monitor_test: bool = False,
+                stem_size: int = 112, cpu_amp: bool = False, monitor_test: bool = False,
                 max_steps: int = 0, decode_device: str = "cpu",
                 resident: bool = False) -> ExperimentConfig:
     """The complete SAF model ("Our Proposal") on the standard split; every SAF/NIMA run derives
@@ -86,6 +86,7 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
     (``batch_norm=True``, torchvision's ``vgg16_bn`` layout) so that they learn in two epochs;
     NIMA then gets the same encoder. ``stem``: both train above a frozen ImageNet stem on its
     cached activations (:mod:`iaalib.models.stems`, the whole image resized to ``stem_size``²);
+    ``cpu_amp``: bf16 autocast on a CPU (:class:`iaalib.engine.config.ExperimentConfig`);
     ``monitor_test`` records the test metrics after every epoch (learning curves); ``max_steps``
     ends each run after that many optimiser steps (0: the whole schedule; the rehearsal profile);
     ``decode_device``, ``resident``: the GPU data path (:class:`iaalib.engine.config.DataConfig`).
@@ -107,7 +108,7 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
                   "step_size": int(step_size)},
         "epochs": int(epochs), "batch_size": int(batch_size), "eval_batch_size": eval_batch_size,
         "seed": int(seed), "device": device, "num_threads": num_threads, "quiet": True,
-        "monitor_test": bool(monitor_test), "max_steps": int(max_steps or 0),
+        "cpu_amp": bool(cpu_amp), "monitor_test": bool(monitor_test), "max_steps": int(max_steps or 0),
     }
     return saf_config(ExperimentConfig.from_dict(d))  # named like the full model's run
 
@@ -222,6 +223,7 @@ def book_config(profile: str, image_dir: str | os.PathLike, *, manifest_root: st
 
 #: base_config arguments read from a profile under another name than ``saf_<argument>``.
 _PROFILE_NAMES = {"num_workers": "saf_loader_workers", "stem": "stem", "stem_size": "stem_size",
+                  "cpu_amp": "cpu_amp",
                   "monitor_test": "monitor_test", "max_steps": "max_steps",
                   "decode_device": "decode_device", "resident": "resident_images"}
 
