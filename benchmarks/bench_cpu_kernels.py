@@ -45,21 +45,27 @@ def _outputs(out) -> list[torch.Tensor]:
     return [v for v in values if torch.is_tensor(v) and v.is_floating_point()]
 
 
-def train_ms_per_image(cfg: ExperimentConfig, channels_last: bool, *, shape, steps: int = 20) -> float:
+def train_ms_per_image(cfg: ExperimentConfig, channels_last: bool, *, shape, steps: int = 20,
+                       bf16: bool = False, batch_size: int | None = None) -> float:
+    """Milliseconds per image of one training step of ``cfg``'s network on random inputs of
+    ``shape`` (forward under bf16 autocast when ``bf16``, as the trainer does with ``cpu_amp``)."""
     torch.manual_seed(0)
     model = build_model(cfg.model, num_tags=29).train()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    x = torch.randn(cfg.batch_size, *shape).contiguous(memory_format=fmt)
+    batch_size = batch_size or cfg.batch_size
+    x = torch.randn(batch_size, *shape).contiguous(memory_format=fmt)
     for i in range(steps + 3):
         if i == 3:
             t0 = time.perf_counter()
-        loss = sum(o.square().mean() for o in _outputs(model(x)))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = _outputs(model(x))
+        loss = sum(o.float().square().mean() for o in out)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return (time.perf_counter() - t0) / steps / cfg.batch_size * 1000
+    return (time.perf_counter() - t0) / steps / batch_size * 1000
 
 
 def stem_ms_per_image(stem, batch_size: int, n: int = 400) -> float:

@@ -1,0 +1,133 @@
+"""bf16 autocast on a CPU (``ExperimentConfig.cpu_amp``): how much faster, and what it changes.
+
+    python benchmarks/bench_cpu_bf16.py --home BF16_HOME [--fp32-home FP32_HOME] [--repeats 3]
+
+1. **Training step per image**, fp32 against bf16 autocast, one torch thread, channels-last, for
+   one run of each family under ``BF16_HOME/runs`` (a demo book build's runs: their saved
+   configs), on random tensors of the cached activations' shape (as
+   ``bench_cpu_kernels.py``). The formats alternate, ``--repeats`` times each; the fine-tuned
+   EfficientNet-Lite0 blocks are also timed at batch 32.
+2. **The same runs in fp32 and in bf16** (``--fp32-home``: a build of the same code and settings
+   with ``cpu_amp`` off, or of the last commit before it existed). Runs are paired by their config
+   without ``cpu_amp``; per family, the mean over seeds of the test metrics each paper's claims
+   use, their difference, the seed standard deviation of each, and the training seconds (the sum
+   of the epochs' ``seconds``; the two builds ran two runs at a time beside other chapters, so
+   the seconds are indicative: part 1 is the clean comparison).
+
+Writes ``benchmarks/results/cpu_bf16.json``. Behind ``cpu_amp: true`` in the demo profile.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._report import machine_info, write_report  # noqa: E402
+from benchmarks.bench_cpu_kernels import train_ms_per_image  # noqa: E402
+from iaalib._io import read_json  # noqa: E402
+from iaalib.engine.config import ExperimentConfig  # noqa: E402
+from iaalib.engine.device import cpu_has_native_bf16  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+METRICS = ("srcc_mean", "plcc_mean", "srcc_sd", "acc", "srcc_p_high", "semantic_ap")
+
+
+def family(run_name: str) -> str:
+    """``kao-mtcnn1-d0-lam1_M-s2`` → ``kao-mtcnn1-d0-lam1_M`` (the run's name without its seed)."""
+    return run_name.rsplit("-s", 1)[0]
+
+
+def runs_by_config(home: Path) -> dict[str, Path]:
+    """Finished runs under ``home/runs`` keyed by their config's hash with ``cpu_amp`` off."""
+    out = {}
+    for cfg_file in sorted((home / "runs").glob("*/config.yaml")):
+        run = cfg_file.parent
+        if (read_json(run / "run.json") or {}).get("status") != "finished":
+            continue
+        cfg = ExperimentConfig.load(cfg_file)
+        out[cfg.with_overrides({"cpu_amp": False}).config_hash()] = run
+    return out
+
+
+def kernel_times(home: Path, repeats: int) -> dict:
+    torch.set_num_threads(1)
+    firsts = {}
+    for cfg_file in sorted((home / "runs").glob("*-s0-*/config.yaml")):
+        firsts.setdefault(family(cfg_file.parent.name.rsplit("-", 1)[0]), cfg_file)
+    report = {}
+    for fam, cfg_file in firsts.items():
+        cfg = ExperimentConfig.load(cfg_file)
+        sizes = (cfg.batch_size, 32) if cfg.model.family == "mtcnn_finetune" else (cfg.batch_size,)
+        for bs in sizes:
+            times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+            for _ in range(repeats):
+                for name in times:
+                    times[name].append(round(train_ms_per_image(
+                        cfg, True, shape=(112, 7, 7), bf16=name == "bf16", batch_size=bs), 3))
+            med = {k: statistics.median(v) for k, v in times.items()}
+            key = fam if bs == cfg.batch_size else f"{fam} (batch {bs})"
+            report[key] = {"batch_size": bs, "repeats": times, "median": med,
+                           "bf16_saves": round(1 - med["bf16"] / med["fp32"], 3)}
+            print(f"{key:<44} fp32 {med['fp32']:.3f}  bf16 {med['bf16']:.3f} ms/image")
+    return report
+
+
+def _spread(values: list[float]) -> float | None:
+    return round(statistics.stdev(values), 4) if len(values) > 1 else None
+
+
+def paired_runs(bf16_home: Path, fp32_home: Path) -> dict:
+    fp32 = runs_by_config(fp32_home)
+    groups: dict[str, list[tuple[Path, Path]]] = defaultdict(list)
+    for h, run in runs_by_config(bf16_home).items():
+        if h in fp32:
+            groups[family(run.name.rsplit("-", 1)[0])].append((fp32[h], run))
+    report = {}
+    for fam, pairs in sorted(groups.items()):
+        row: dict = {"n_seeds": len(pairs)}
+        for arm, i in (("fp32", 0), ("bf16", 1)):
+            row[f"train_seconds_{arm}"] = round(sum(
+                sum(e["seconds"] for e in _history(p[i])) for p in pairs) / len(pairs), 2)
+            row[f"amp_{arm}"] = sorted({bool(read_json(p[i] / "run.json").get("amp")) for p in pairs})
+        for m in METRICS:
+            vals = [[read_json(p[i] / "metrics.json").get(m) for p in pairs] for i in (0, 1)]
+            if any(v is None for v in vals[0] + vals[1]) or m == "semantic_ap" and "lam0" in fam:
+                continue
+            row[m] = {"fp32": round(statistics.fmean(vals[0]), 4),
+                      "bf16": round(statistics.fmean(vals[1]), 4),
+                      "difference": round(statistics.fmean(vals[1]) - statistics.fmean(vals[0]), 4),
+                      "seed_sd_fp32": _spread(vals[0]), "seed_sd_bf16": _spread(vals[1])}
+        report[fam] = row
+    return report
+
+
+def _history(run: Path) -> list[dict]:
+    import json
+    return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--home", required=True, help="IAA_HOME of a demo build with cpu_amp on")
+    p.add_argument("--fp32-home", help="IAA_HOME of the same build in fp32")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=str(RESULTS / "cpu_bf16.json"))
+    args = p.parse_args(argv)
+    report: dict = {"benchmark": "cpu_bf16", "machine": machine_info(),
+                    "native_bf16": cpu_has_native_bf16(),
+                    "training_ms_per_image": kernel_times(Path(args.home), args.repeats)}
+    if args.fp32_home:
+        report["runs"] = paired_runs(Path(args.home), Path(args.fp32_home))
+    write_report(args.out, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
