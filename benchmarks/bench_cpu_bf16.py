@@ -8,8 +8,8 @@
    ``bench_cpu_kernels.py``). The formats alternate, ``--repeats`` times each; the fine-tuned
    EfficientNet-Lite0 blocks are also timed at batch 32.
 2. **The same runs in fp32 and in bf16** (``--fp32-home``: a build of the same code and settings
-   with ``cpu_amp`` off, or of the last commit before it existed). Runs are paired by their config
-   without ``cpu_amp``; per family, the mean over seeds of the test metrics each paper's claims
+   with ``cpu_amp`` off, or of the last commit before it existed). Runs are paired by name, if
+   their configs differ only in ``cpu_amp`` and the IAA_HOME in their paths; per family, the mean over seeds of the test metrics each paper's claims
    use, their difference, the seed standard deviation of each, and the training seconds (the sum
    of the epochs' ``seconds``; the two builds ran two runs at a time beside other chapters, so
    the seconds are indicative: part 1 is the clean comparison).
@@ -19,6 +19,8 @@ Writes ``benchmarks/results/cpu_bf16.json``. Behind ``cpu_amp: true`` in the dem
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -44,15 +46,19 @@ def family(run_name: str) -> str:
     return run_name.rsplit("-s", 1)[0]
 
 
-def runs_by_config(home: Path) -> dict[str, Path]:
-    """Finished runs under ``home/runs`` keyed by their config's hash with ``cpu_amp`` off."""
+def runs_by_config(home: Path) -> dict[str, tuple[Path, str]]:
+    """Finished runs under ``home/runs`` by name (``saf-full-l1-p4-s0``), each with its config
+    as canonical JSON without ``cpu_amp`` and with ``home`` written as ``$HOME`` (to check that
+    two builds' runs of one name differ in nothing else)."""
     out = {}
     for cfg_file in sorted((home / "runs").glob("*/config.yaml")):
         run = cfg_file.parent
         if (read_json(run / "run.json") or {}).get("status") != "finished":
             continue
-        cfg = ExperimentConfig.load(cfg_file)
-        out[cfg.with_overrides({"cpu_amp": False}).config_hash()] = run
+        d = ExperimentConfig.load(cfg_file).to_dict()
+        d.pop("cpu_amp", None)
+        blob = json.dumps(d, sort_keys=True, default=str).replace(os.fspath(home), "$HOME")
+        out[run.name.rsplit("-", 1)[0]] = (run, blob)
     return out
 
 
@@ -86,9 +92,14 @@ def _spread(values: list[float]) -> float | None:
 def paired_runs(bf16_home: Path, fp32_home: Path) -> dict:
     fp32 = runs_by_config(fp32_home)
     groups: dict[str, list[tuple[Path, Path]]] = defaultdict(list)
-    for h, run in runs_by_config(bf16_home).items():
-        if h in fp32:
-            groups[family(run.name.rsplit("-", 1)[0])].append((fp32[h], run))
+    unpaired = []
+    for name, (run, blob) in runs_by_config(bf16_home).items():
+        if name in fp32 and fp32[name][1] == blob:
+            groups[family(name)].append((fp32[name][0], run))
+        else:
+            unpaired.append(name)
+    if unpaired:
+        print(f"{len(unpaired)} runs without an identical fp32 run: {', '.join(unpaired)}")
     report = {}
     for fam, pairs in sorted(groups.items()):
         row: dict = {"n_seeds": len(pairs)}
@@ -109,7 +120,6 @@ def paired_runs(bf16_home: Path, fp32_home: Path) -> dict:
 
 
 def _history(run: Path) -> list[dict]:
-    import json
     return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line]
 
 

@@ -213,9 +213,12 @@ class ExperimentConfig:
     the stem) trains under bf16 autocast on a CPU that computes bf16 in hardware (AVX-512 BF16 or
     AMX; elsewhere fp32, with a warning, and ``run.json`` records ``amp: false``). The weights,
     the optimiser and the losses stay fp32; the test metrics are computed in fp32. On two CPU
-    cores, one thread per run, the demo's trunks train 17–28 % faster per image and their test
-    metrics stay within the seed spread; the fine-tuned EfficientNet-Lite0 blocks, whose depthwise
-    convolutions have no fast bf16 kernel, train 1.7x slower, so they keep fp32
+    cores, one thread per run, a training step of the demo's 27 trunk, SAF and NIMA run families
+    took 3–31 % less time per image (median 19 %); over the 66 seed-averaged test metrics of a
+    whole demo build, bf16 moved 9 by more than one seed standard deviation (about 15 would by
+    chance: a difference of two 3-seed means has an SD of 0.8 seed SDs). The fine-tuned
+    EfficientNet-Lite0 blocks, whose depthwise convolutions have no fast bf16 kernel, took 1.7–1.8
+    times as long, so they keep fp32
     (``benchmarks/results/cpu_bf16.json``). It is part of the config hash.
     """
     name: str = "experiment"

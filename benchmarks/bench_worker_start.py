@@ -1,0 +1,82 @@
+"""What starting a grid's worker processes costs: spawned workers against a fork server.
+
+    python benchmarks/bench_worker_start.py [--rounds 3] [--out FILE]
+
+A chapter's grid trains in a pool of two worker processes (``iaalib.studies.runner``). Measured
+here, on an otherwise idle machine, for each start method: the wall time of ``--rounds`` pools of
+two workers that each import what a run needs (``iaalib.engine.trainer``, the runner) and return,
+and the CPU time of the workers (``RUSAGE_CHILDREN``: a fork server's forked workers have nothing
+left to import, and the fork server's own import is measured alone as ``import_cpu_seconds``).
+Behind ``runner.worker_context``. Writes ``benchmarks/results/worker_start.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import multiprocessing
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._report import machine_info, write_report  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+MODULES = ["iaalib.engine.trainer", "iaalib.studies.runner"]
+
+
+def _import_what_a_run_needs(_: int) -> int:
+    import importlib
+    for m in MODULES:
+        importlib.import_module(m)
+    return 0
+
+
+def _cpu(usage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def pools(method: str, rounds: int) -> dict:
+    """Run in a fresh interpreter: ``rounds`` pools of two ``method`` workers."""
+    code = ("import sys, time, resource, multiprocessing as mp, concurrent.futures as cf;"
+            f"sys.path.insert(0, {str(ROOT)!r});"
+            "from benchmarks.bench_worker_start import _import_what_a_run_needs, MODULES;"
+            f"ctx = mp.get_context({method!r});"
+            f"{'ctx.set_forkserver_preload(MODULES);' if method == 'forkserver' else ''}"
+            "t = time.perf_counter();"
+            f"[list(cf.ProcessPoolExecutor(2, mp_context=ctx).map(_import_what_a_run_needs, range(2))) for _ in range({rounds})];"
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+            "print(time.perf_counter() - t, u.ru_utime + u.ru_stime)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall, workers_cpu = map(float, out.stdout.split())
+    return {"wall_seconds": round(wall, 2), "workers_cpu_seconds": round(workers_cpu, 2)}
+
+
+def import_cpu() -> float:
+    before = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
+    subprocess.run([sys.executable, "-c", "import " + ", ".join(MODULES)], check=True)
+    return round(_cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - before, 2)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", default=str(RESULTS / "worker_start.json"))
+    args = p.parse_args(argv)
+    report: dict = {"benchmark": "worker_start", "machine": machine_info(), "rounds": args.rounds,
+                    "workers_per_pool": 2, "import_cpu_seconds": import_cpu()}
+    for method in ("spawn", "forkserver"):
+        if method in multiprocessing.get_all_start_methods():
+            report[method] = pools(method, args.rounds)
+            print(method, report[method])
+    print("one import of the modules:", report["import_cpu_seconds"], "CPU-s")
+    write_report(args.out, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
