@@ -11,7 +11,9 @@ are included (the "fresh machine" case, minus creating the venv); without it, ch
 reuses earlier runs under the current ``IAA_HOME``; ``--home DIR`` uses (and keeps) that folder,
 e.g. an empty one for a fresh build whose runs another benchmark reads afterwards (the stability
 comparison of two ``synth_seed`` builds). ``-p`` passes a setting to ``iaa book`` as its ``-p``.
-Target for the demo profile: the whole book in at most 600 s on two CPU cores. Writes
+Before and after the build, ``speed_probe_ms_per_image`` records how fast the machine was
+(``bench_cpu_kernels.speed_probe``, in a fresh interpreter). Target for the demo profile: the
+whole book in at most 600 s on two CPU cores. Writes
 ``benchmarks/results/book_<profile>.json``.
 """
 from __future__ import annotations
@@ -31,6 +33,13 @@ from benchmarks._report import machine_info, write_report  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_S = {"demo": 600.0}
+
+
+def speed_probe() -> float | None:
+    """``bench_cpu_kernels.speed_probe()`` in a fresh interpreter (None if it fails)."""
+    code = "from benchmarks.bench_cpu_kernels import speed_probe; print(speed_probe())"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    return float(r.stdout.split()[-1]) if r.returncode == 0 and r.stdout.split() else None
 
 
 def main(argv=None) -> int:
@@ -55,11 +64,13 @@ def main(argv=None) -> int:
         if home is not None:
             env["IAA_HOME"] = str(home.resolve())
         settings = [x for name, value in args.p for x in ("-p", name, value)]
+        probe_before = speed_probe()
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", args.profile,
                             "--out", str(out), *settings,
                             *(["--jobs", str(args.jobs)] if args.jobs else [])], cwd=ROOT, env=env)
         wall = time.perf_counter() - t0
+        probe_after = speed_probe()
         record = json.loads((out / "book-run.json").read_text()) if (out / "book-run.json").is_file() else {}
 
     target = TARGET_S.get(args.profile)
@@ -74,9 +85,11 @@ def main(argv=None) -> int:
         "meets_target": None if target is None else bool(r.returncode == 0 and wall <= target),
         "git_revision": record.get("revision"), "machine": machine_info(),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "speed_probe_ms_per_image": {"before": probe_before, "after": probe_after},
     }
     print(f"iaa book --profile {args.profile}{' (fresh IAA_HOME)' if fresh else ''}: "
-          f"{wall:.1f} s wall, exit {r.returncode}")
+          f"{wall:.1f} s wall, exit {r.returncode}; speed probe {probe_before} -> {probe_after} "
+          "ms per image")
     for name, secs in report["notebooks"].items():
         print(f"  {name:<28} {secs if secs is not None else '-':>8} s")
     print(f"  data {report['data_seconds']} s, html {report['html_seconds']} s"

@@ -78,6 +78,17 @@ def stem_ms_per_image(stem, batch_size: int, n: int = 400) -> float:
     return (time.perf_counter() - t0) / n * 1000
 
 
+def speed_probe() -> float:
+    """How fast this machine is right now: the frozen stem's best of three passes over 400 random
+    images in batches of 16, two threads, in ms per image (1.48 on stop 19's day). Shared
+    machines change speed from hour to hour; a build's wall time means little without it."""
+    torch.set_num_threads(2)
+    stem = FrozenStem("efficientnet_lite0:16").to(memory_format=torch.channels_last)
+    graph = frozen_graph(stem, torch.randn(16, 3, 112, 112).contiguous(
+        memory_format=torch.channels_last))
+    return round(min(stem_ms_per_image(graph, 16) for _ in range(3)), 3)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--home", default=None, help="IAA_HOME of a demo book build (default: IAA_HOME)")
