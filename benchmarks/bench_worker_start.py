@@ -7,8 +7,7 @@ here, on an otherwise idle machine, for each start method: the wall time of ``--
 two workers that each import what a run needs (``iaalib.engine.trainer``, the runner) and return,
 and the CPU time of the workers (``RUSAGE_CHILDREN``: a fork server's forked workers have nothing
 left to import, and the fork server's own import is measured alone as ``import_cpu_seconds``).
-The fork server saves the start-up, but runs trained about 5 % slower in its forked workers
-(two demo builds each way), so ``runner._worker_pool`` spawns. Writes ``benchmarks/results/worker_start.json``.
+Behind ``runner.worker_context``. Writes ``benchmarks/results/worker_start.json``.
 """
 from __future__ import annotations
 

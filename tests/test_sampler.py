@@ -208,8 +208,9 @@ def test_resume_mid_epoch_sees_the_same_augmented_images(small_dataset):
 
 
 def test_loader_workers_of_a_spawned_run_are_forked_not_reimported():
-    """A grid's run trains in a spawned process (the runner's pool), whose children would be spawned
-    too (each loader worker importing torch again, every epoch); make_loader forks them
+    """A grid's run trains in a worker of the runner's pool (fork server or spawn), whose children
+    would start the same way (each loader worker importing torch again, every epoch); make_loader
+    forks them
     (loaders.worker_start_method)."""
     from engine_helpers import loader_workers_share_the_parent_state
 
@@ -219,4 +220,4 @@ def test_loader_workers_of_a_spawned_run_are_forked_not_reimported():
     ours = pool.submit(loader_workers_share_the_parent_state, True).result()
     default = pool.submit(loader_workers_share_the_parent_state, False).result()
     assert ours == [1.0, 1.0]
-    assert default == [0.0, 0.0]  # the control: a plain DataLoader in a spawned process spawns
+    assert default == [0.0, 0.0]  # the control: a plain DataLoader there does not fork

@@ -12,7 +12,7 @@ plan_run`), so a finished run is never trained twice, whichever chapter asks —
 :func:`arms` groups seeded runs by cell for the claims (:mod:`iaalib.studies.claims`), and
 :func:`training_subset` draws the seeded training subsets both papers' demo runs use.
 
-Executors: ``"local"`` trains ``workers`` runs at a time in spawned processes (1: in this process),
+Executors: ``"local"`` trains ``workers`` runs at a time in worker processes (1: in this process),
 each in one of ``workers`` training slots this machine's grids share (:func:`training_slot`:
 chapters side by side train at most ``workers`` runs at once among them);
 ``"slurm"`` submits every run as a job through ``submitit`` (``slurm`` options from the profile);
@@ -209,19 +209,28 @@ _POOL: dict[int, cf.ProcessPoolExecutor] = {}
 
 
 def _worker_pool(workers: int) -> cf.ProcessPoolExecutor:
-    """One pool of ``workers`` spawned processes per process, kept between grids, so that a
-    chapter's grids pay the workers' start-up (importing torch, loading cached activations) once.
-    **Choice:** spawned, not forked: a forked worker would inherit this process's torch threads.
-    Nor forked from a fork server that imported the engine once: that saves a worker's start-up
-    (4.3 CPU-seconds, ``benchmarks/results/worker_start.json``), but two demo builds with it
-    trained about 5 % slower (886 and 892 training seconds in all, against 847 and 847 spawned).
-    The workers ignore SIGINT (:func:`_ignore_interrupts`)."""
+    """One pool of ``workers`` processes per process, kept between grids, so that a chapter's
+    grids pay the workers' start-up (importing torch, loading cached activations) once. The
+    workers ignore SIGINT (:func:`_ignore_interrupts`)."""
     pool = _POOL.get(workers)
     if pool is None or getattr(pool, "_broken", False):
         pool = _POOL[workers] = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_interrupts)
+            max_workers=workers, mp_context=worker_context(), initializer=_ignore_interrupts)
     return pool
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How a grid's workers start. **Choice:** forked from a fork server that has imported the
+    engine once (``forkserver``, where the platform has it; spawned elsewhere). Not forked from
+    this process: a forked worker would inherit this process's torch threads. A spawned worker
+    imports torch, torchvision and the engine itself, 4.3 CPU-seconds here (26.0 for three pools
+    of two), twice per chapter; the fork server imports them once per chapter and its workers
+    start with nothing left to import (``benchmarks/results/worker_start.json``)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["iaalib.engine.trainer", __name__])
+    return ctx
 
 
 def _ignore_interrupts() -> None:
