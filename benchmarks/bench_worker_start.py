@@ -1,13 +1,17 @@
 """What starting a grid's worker processes costs: spawned workers against a fork server.
 
-    python benchmarks/bench_worker_start.py [--rounds 3] [--out FILE]
+    python benchmarks/bench_worker_start.py [--rounds 3] [--train CONFIG ...] [--out FILE]
 
 A chapter's grid trains in a pool of two worker processes (``iaalib.studies.runner``). Measured
 here, on an otherwise idle machine, for each start method: the wall time of ``--rounds`` pools of
 two workers that each import what a run needs (``iaalib.engine.trainer``, the runner) and return,
 and the CPU time of the workers (``RUSAGE_CHILDREN``: a fork server's forked workers have nothing
 left to import, and the fork server's own import is measured alone as ``import_cpu_seconds``).
-Behind ``runner.worker_context``. Writes ``benchmarks/results/worker_start.json``.
+With ``--train``: do runs train as fast in a fork server's worker as in a spawned one? Each
+config is trained (into a temporary folder) in a one-worker pool of each kind, in the order
+spawn, fork server, fork server, spawn, twice over (ABBA: a machine whose speed drifts during the
+test favours neither); the report sums the epochs' training seconds per kind. Behind
+``runner.worker_context``. Writes ``benchmarks/results/worker_start.json``.
 """
 from __future__ import annotations
 
@@ -56,6 +60,33 @@ def pools(method: str, rounds: int) -> dict:
     return {"wall_seconds": round(wall, 2), "workers_cpu_seconds": round(workers_cpu, 2)}
 
 
+def _train_seconds(config: str) -> float:
+    import json
+    import tempfile
+
+    from iaalib.engine.config import ExperimentConfig
+    from iaalib.engine.trainer import train
+    with tempfile.TemporaryDirectory() as out:
+        run = train(ExperimentConfig.load(config), out=out, quiet=True)
+        return sum(json.loads(line)["seconds"]
+                   for line in (run.dir / "history.jsonl").read_text().splitlines() if line)
+
+
+def training_ab(configs: list[str]) -> dict:
+    seconds: dict[str, list[float]] = {"spawn": [], "forkserver": []}
+    for method in ("spawn", "forkserver", "forkserver", "spawn") * 2:
+        ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            ctx.set_forkserver_preload(MODULES)
+        with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            seconds[method].append(round(sum(pool.submit(_train_seconds, c).result()
+                                             for c in configs), 2))
+        print(method, seconds[method][-1], flush=True)
+    return {"configs": configs, "order": "spawn, forkserver, forkserver, spawn, twice",
+            "training_seconds": seconds,
+            "total": {k: round(sum(v), 2) for k, v in seconds.items()}}
+
+
 def import_cpu() -> float:
     before = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
     subprocess.run([sys.executable, "-c", "import " + ", ".join(MODULES)], check=True)
@@ -65,6 +96,7 @@ def import_cpu() -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--train", nargs="*", default=[], help="run configs to train in each kind")
     p.add_argument("--out", default=str(RESULTS / "worker_start.json"))
     args = p.parse_args(argv)
     report: dict = {"benchmark": "worker_start", "machine": machine_info(), "rounds": args.rounds,
@@ -74,6 +106,8 @@ def main(argv=None) -> int:
             report[method] = pools(method, args.rounds)
             print(method, report[method])
     print("one import of the modules:", report["import_cpu_seconds"], "CPU-s")
+    if args.train and "forkserver" in multiprocessing.get_all_start_methods():
+        report["training_ab"] = training_ab(args.train)
     write_report(args.out, report)
     return 0
 

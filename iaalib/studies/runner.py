@@ -223,9 +223,11 @@ def worker_context() -> multiprocessing.context.BaseContext:
     """How a grid's workers start. **Choice:** forked from a fork server that has imported the
     engine once (``forkserver``, where the platform has it; spawned elsewhere). Not forked from
     this process: a forked worker would inherit this process's torch threads. A spawned worker
-    imports torch, torchvision and the engine itself, 4.3 CPU-seconds here (26.0 for three pools
+    imports torch, torchvision and the engine itself, 3.6 CPU-seconds here (21.5 for three pools
     of two), twice per chapter; the fork server imports them once per chapter and its workers
-    start with nothing left to import (``benchmarks/results/worker_start.json``)."""
+    start with nothing left to import. Runs train as fast in either: a Kao and a SAF run, four
+    times each way in ABBA order, took 64.4 s of training forked and 63.0 s spawned
+    (``benchmarks/results/worker_start.json``)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
