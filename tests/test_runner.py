@@ -249,3 +249,18 @@ def test_longest_first_orders_runs_by_their_training_flops(data, caplog):
     with caplog.at_level("WARNING"):
         assert runner.longest_first([short, broken, long_]) == [short, broken, long_]
     assert "cannot estimate the runs' cost" in caplog.text
+
+
+def test_pool_workers_train_into_the_grid_home_not_the_one_they_started_with(data, tmp_path,
+                                                                             monkeypatch):
+    """A grid's workers (and the fork server they come from) keep the environment of their start;
+    a later grid under another IAA_HOME (a notebook or test that sets it) must still put its runs,
+    slots and caches there, not in the home the workers started with."""
+    monkeypatch.setenv("IAA_HOME", str(tmp_path / "first"))
+    runner._worker_pool(2).submit(int).result()  # the pool starts under the first home
+    monkeypatch.setenv("IAA_HOME", str(tmp_path / "second"))
+    cfg = tiny_config(data, family="mtcnn1", epochs=1, val=False)
+    runs = runner.run_grid({"a": cfg, "b": cfg.with_overrides({"seed": 1})}, workers=2, echo=None)
+    for run in runs.values():
+        assert run.dir.parent == tmp_path / "second" / "runs" and (run.dir / "run.json").is_file()
+    assert not (tmp_path / "first" / "runs").exists()

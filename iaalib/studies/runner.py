@@ -152,11 +152,14 @@ def _warm_stem_caches(todo: Sequence[ExperimentConfig]) -> None:
         stem_activations(stem, image_dir, size)
 
 
-def train_one(cfg_dict: dict, slots: int = 0) -> tuple[str, float, str]:
+def train_one(cfg_dict: dict, slots: int = 0, home: str | None = None) -> tuple[str, float, str]:
     """Train one config (here or in a worker): ``(status, seconds, message)``; status is
     "finished", "diverged" (message: the reason) or "failed" (message: the error). With
     ``slots``, the run first waits for one of that many training slots (:func:`training_slot`);
-    ``seconds`` counts from then."""
+    ``seconds`` counts from then. ``home``: the grid's IAA_HOME, which a pool worker takes over
+    (it kept the environment of its start, or of its fork server's)."""
+    if home is not None:
+        os.environ["IAA_HOME"] = home
     cfg = ExperimentConfig.from_dict(cfg_dict)
     t0 = time.perf_counter()
     try:
@@ -254,7 +257,8 @@ def _shutdown_pools() -> None:
 
 def _process_pool(todo: Sequence[ExperimentConfig], workers: int):
     pool = _worker_pool(workers)
-    futures = {pool.submit(train_one, cfg.to_dict(), workers): cfg for cfg in todo}
+    home = os.fspath(iaa_home())
+    futures = {pool.submit(train_one, cfg.to_dict(), workers, home): cfg for cfg in todo}
     try:
         for fut in cf.as_completed(futures):
             yield futures[fut], fut.result()
