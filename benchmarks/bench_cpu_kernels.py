@@ -20,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -68,6 +69,16 @@ def train_ms_per_image(cfg: ExperimentConfig, channels_last: bool, *, shape, ste
     return (time.perf_counter() - t0) / steps / batch_size * 1000
 
 
+def alternating(measure, names: Sequence[str], repeats: int) -> tuple[dict, dict]:
+    """``measure(name)`` for each of ``names`` in turn, ``repeats`` times over (so a machine whose
+    speed drifts favours none): ``({name: [ms, ...]}, {name: median})``."""
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(repeats):
+        for name in names:
+            times[name].append(round(measure(name), 3))
+    return times, {k: statistics.median(v) for k, v in times.items()}
+
+
 def stem_ms_per_image(stem, batch_size: int, n: int = 400) -> float:
     x = torch.randn(n, 3, 112, 112)
     with torch.inference_mode():
@@ -105,12 +116,9 @@ def main(argv=None) -> int:
             print(f"{prefix}: no run under {runs}; skipped")
             continue
         cfg = ExperimentConfig.load(found[0])
-        times: dict[str, list[float]] = {"contiguous": [], "channels_last": []}
-        for _ in range(args.repeats):
-            for name in times:
-                times[name].append(round(train_ms_per_image(cfg, name == "channels_last",
-                                                            shape=(112, 7, 7)), 3))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        times, med = alternating(
+            lambda name: train_ms_per_image(cfg, name == "channels_last", shape=(112, 7, 7)),
+            ("contiguous", "channels_last"), args.repeats)
         report["training_ms_per_image"][prefix] = {
             "batch_size": cfg.batch_size, "repeats": times, "median": med,
             "channels_last_saves": round(1 - med["channels_last"] / med["contiguous"], 3)}

@@ -44,32 +44,37 @@ def _cpu(usage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _pools_here(method: str, rounds: int) -> None:
+    """``rounds`` pools of two ``method`` workers in this process; prints wall and workers' CPU."""
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(MODULES)
+    t = time.perf_counter()
+    for _ in range(rounds):
+        with cf.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+            list(pool.map(_import_what_a_run_needs, range(2)))
+    print(time.perf_counter() - t, _cpu(resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def pools(method: str, rounds: int) -> dict:
-    """Run in a fresh interpreter: ``rounds`` pools of two ``method`` workers."""
-    code = ("import sys, time, resource, multiprocessing as mp, concurrent.futures as cf;"
-            f"sys.path.insert(0, {str(ROOT)!r});"
-            "from benchmarks.bench_worker_start import _import_what_a_run_needs, MODULES;"
-            f"ctx = mp.get_context({method!r});"
-            f"{'ctx.set_forkserver_preload(MODULES);' if method == 'forkserver' else ''}"
-            "t = time.perf_counter();"
-            f"[list(cf.ProcessPoolExecutor(2, mp_context=ctx).map(_import_what_a_run_needs, range(2))) for _ in range({rounds})];"
-            "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
-            "print(time.perf_counter() - t, u.ru_utime + u.ru_stime)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    """:func:`_pools_here` in a fresh interpreter (nothing imported before the workers start)."""
+    code = ("from benchmarks.bench_worker_start import _pools_here; "
+            f"_pools_here({method!r}, {rounds})")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
     wall, workers_cpu = map(float, out.stdout.split())
     return {"wall_seconds": round(wall, 2), "workers_cpu_seconds": round(workers_cpu, 2)}
 
 
 def _train_seconds(config: str) -> float:
-    import json
+    """Train ``config`` into a temporary folder: its epochs' training seconds."""
     import tempfile
 
     from iaalib.engine.config import ExperimentConfig
     from iaalib.engine.trainer import train
     with tempfile.TemporaryDirectory() as out:
-        run = train(ExperimentConfig.load(config), out=out, quiet=True)
-        return sum(json.loads(line)["seconds"]
-                   for line in (run.dir / "history.jsonl").read_text().splitlines() if line)
+        return sum(e["seconds"] for e in train(ExperimentConfig.load(config), out=out,
+                                                quiet=True).history)
 
 
 def training_ab(configs: list[str]) -> dict:

@@ -107,10 +107,10 @@ class TensorBatches:
 def worker_start_method() -> str | None:
     """How DataLoader workers start. **Choice:** forked where the platform allows it. A grid's runs
     train in processes started by a fork server or spawned (:mod:`iaalib.studies.runner`), which
-    start their own children the same way, so every loader worker of every train and test pass would import
-    torch again: a rehearsal run took 10.6 s that way and 3.1 s forked, a tiny two-epoch run 16.1 s
-    and 0.42 s (``benchmarks/bench_loader_start.py``). The workers read files and never touch the
-    GPU, so forking is safe; elsewhere the platform's default."""
+    start their own children the same way, so every loader worker of every train and test pass
+    would import torch again: a rehearsal run took 10.6 s that way and 3.1 s forked, a tiny
+    two-epoch run 16.1 s and 0.42 s (``benchmarks/bench_loader_start.py``). The workers read
+    files and never touch the GPU, so forking is safe; elsewhere the platform's default."""
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
 
 
