@@ -72,12 +72,18 @@ def start_chromium(width: int = 1280, height: int = 1600):
                                  f"{INSTALL_HINT}") from None
 
 
+# MathJax's script is deferred: Chromium can hand the page back before it has run, so wait for
+# MathJax.startup (up to arguments[0] ms) before calling it missing.
 _MATH_DONE_JS = """
-const done = arguments[arguments.length - 1];
-if (!window.MathJax || !window.MathJax.startup) { done(-1); return; }
-window.MathJax.startup.promise.then(() => done(document.querySelectorAll('mjx-container').length),
-                                    () => done(-2));
+const done = arguments[arguments.length - 1], deadline = Date.now() + arguments[0];
+(function wait() {
+  if (window.MathJax && window.MathJax.startup) {
+    window.MathJax.startup.promise.then(
+      () => done(document.querySelectorAll('mjx-container').length), () => done(-2));
+  } else if (Date.now() > deadline) { done(-1); } else { setTimeout(wait, 50); }
+})();
 """
+MATH_LOAD_WAIT_MS = 5000
 _BROKEN_IMAGES_JS = """
 return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)
             .map(i => i.getAttribute('src'));
@@ -117,7 +123,7 @@ def check_page(driver, page: Path, root: Path, *, screenshots: Path | None = Non
     has_math = bool(re.search(r'class="[^"]*\bmath\b', html))
     driver.set_script_timeout(MATH_WAIT_S)
     try:
-        typeset = driver.execute_async_script(_MATH_DONE_JS)
+        typeset = driver.execute_async_script(_MATH_DONE_JS, MATH_LOAD_WAIT_MS if has_math else 0)
     except Exception as e:
         typeset = -3
         report.problems.append(f"MathJax did not finish in {MATH_WAIT_S:.0f} s ({type(e).__name__})")
