@@ -148,3 +148,18 @@ def test_a_tables_intervals_are_bonferroni_simultaneous():
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((alone["ci_low"], alone["ci_high"]))
     at_95 = claims.paired_bootstrap([arms["full"]], [arms["w/o Act"]], "srcc_mean", n_boot=800)
     assert row["ci_low"] < at_95["ci_low"] and row["ci_high"] > at_95["ci_high"]
+
+
+def test_the_summary_chapter_never_imports_torch(tmp_path):
+    """The summary chapter (10) reads run records and result tables only; its kernel starts last, on
+    the book's critical path, and torch with torchvision took 4 of its 6.4 s of imports."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from iaalib import profiles, viz; "
+            "from iaalib.studies import claims, results, summary; "
+            "from iaalib.studies.paper import paper_table; from iaalib.engine.runrecord import Run; "
+            f"t = summary.claims('demo', root={str(tmp_path)!r}); "
+            "print(t.empty, 'torch' in sys.modules, 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "False"]

@@ -31,7 +31,6 @@ from .._io import atomic_write, read_json, sha256_file, write_json
 from ..errors import IaaError
 from ..paths import code_revision
 from .config import ExperimentConfig
-from .evaluate import load_model
 
 VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas", "pillow")
 
@@ -80,6 +79,8 @@ class Run:
     def load_model(self, which: str = "best", *, pixels: bool = False):
         """The trained network (eval mode, CPU) from ``checkpoints/<which>.pt``; ``pixels=True``:
         composed with its frozen stem, if it has one (it then reads images, not activations)."""
+        from .evaluate import load_model  # here, so reading run records never imports torch
+
         return load_model(self.checkpoint_path(which), pixels=pixels)[0]
 
     def omega(self):
