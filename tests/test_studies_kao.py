@@ -314,6 +314,13 @@ def test_seeded_gives_the_other_delta_rows_fewer_seeds(tmp_path):
     every = kao.seeded(kao.table1_configs(s, data, deltas=[1], lambdas=[0]),
                        dataclasses.replace(s, other_delta_seeds=None))
     assert {seed for (_key, seed) in every} == {0, 1, 2}
+    # 0: the δ = 1 cells no claim rests on are left out, the claims' arms keep every seed
+    none = kao.seeded(kao.table1_configs(s, data, deltas=[0, 1], lambdas=[0, "1/M", 1]),
+                      dataclasses.replace(s, other_delta_seeds=0))
+    assert {k: {sd for (kk, sd) in none if kk == k} for (k, _s) in none} == \
+        {k: v for k, v in seeds.items() if k != ("delta=1", "lambda=1")}
+    with pytest.raises(IaaError, match="kao_other_delta_seeds"):
+        kao.other_delta_seeds(dataclasses.replace(s, other_delta_seeds=-1))
 
 
 def test_sharing_table_counts_what_both_tasks_train(tmp_path):

@@ -103,7 +103,9 @@ class KaoSettings:
     runs; otherwise the same number of epochs. The paper gives neither; with equal epochs a small
     demo δ = 1 net sees too few steps to learn its tags. ``seeds``: the training seeds (the
     profile's); ``other_delta_seeds``: how many of them the δ ≠ 0 cells that no claim rests on use
-    (None: all; the demo trains them once); the arms of a claim get every seed (:func:`seeded`).
+    (None: all; 0: those cells are not trained); the arms of a claim get every seed
+    (:func:`seeded`). **Choice:** the demo trains none of them (``kao_other_delta_seeds: 0``): one
+    seed tests nothing, and they cost about 30 s of a build's wall time.
     """
     epochs: int = 10
     batch_size: int = 32
@@ -359,15 +361,23 @@ def seeded(grid: Mapping[tuple[str, str], ExperimentConfig], settings: KaoSettin
            ) -> dict[tuple[tuple[str, str], int], ExperimentConfig]:
     """A Kao grid once per training seed (:func:`iaalib.studies.runner.with_seeds`): rows
     ``"delta=0"`` (and rows that name no δ) with every seed of ``settings.seeds``, other δ rows
-    with the first ``settings.other_delta_seeds`` of them, except the arms a claim rests on
-    (:func:`claim_arms`, e.g. Table I's δ = 1 λ = 1/M and λ = 0), which get every seed: each
+    with :func:`other_delta_seeds` (none: those cells are left out), except the arms a claim rests
+    on (:func:`claim_arms`, e.g. Table I's δ = 1 λ = 1/M and λ = 0), which get every seed: each
     headline comparison is tested over all the profile's seeds."""
     wanted = claim_arms()
     zero = {k: c for k, c in grid.items() if not str(k[0]).startswith("delta=")
             or k[0] == delta_label(0) or arm_label(k) in wanted}
     other = {k: c for k, c in grid.items() if k not in zero}
-    few = settings.seeds[:settings.other_delta_seeds] if settings.other_delta_seeds else settings.seeds
-    return {**with_seeds(zero, settings.seeds), **with_seeds(other, few)}
+    return {**with_seeds(zero, settings.seeds), **with_seeds(other, other_delta_seeds(settings))}
+
+
+def other_delta_seeds(settings: KaoSettings) -> tuple[int, ...]:
+    """The seeds of the δ ≠ 0 cells that no claim rests on: the first
+    ``settings.other_delta_seeds`` of ``settings.seeds`` (None: all of them; 0: none)."""
+    n = settings.other_delta_seeds
+    if n is not None and int(n) < 0:
+        raise IaaError(f"kao_other_delta_seeds must be null or a count ≥ 0, got {n!r}")
+    return tuple(settings.seeds if n is None else settings.seeds[:int(n)])
 
 
 def finetune_config(settings: KaoSettings, data: KaoData, *, backbone: str, delta: float = 0,
