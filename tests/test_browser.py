@@ -43,12 +43,13 @@ def test_every_page_reads_cleanly_in_chromium(reports):
 
 
 def test_a_broken_page_is_reported(tmp_path):
-    """The checks themselves, on a hand-made page: raw TeX, a missing image, a broken link and a
-    traceback are each reported."""
+    """The checks themselves, on a hand-made page: raw TeX, a missing image, a broken link, a
+    traceback and table cells that show "nan" are each reported."""
     if os.environ.get("IAA_SKIP_BROWSER_TEST") == "1":
         pytest.skip("IAA_SKIP_BROWSER_TEST=1: the browser test was skipped on purpose")
     page = tmp_path / "bad.html"
     page.write_text('<html><body><p>\\[ x^2 \\]</p><img src="missing.png">'
+                    '<table><tr><td>1.00</td><td> NaN </td><td>nan</td></tr></table>'
                     '<a href="nowhere.html">x</a><a href="#nothere">y</a>'
                     '<div class="output traceback"><pre>Traceback (most recent call last)</pre></div>'
                     '<div class="cell tag_injected-parameters">p</div></body></html>')
@@ -61,7 +62,8 @@ def test_a_broken_page_is_reported(tmp_path):
     bad, good = reports
     text = " | ".join(bad.problems)
     for expected in ("raw TeX '\\\\['", "image not loaded: missing.png", "broken link nowhere.html",
-                     "broken anchor #nothere", "traceback", "injected-parameters"):
+                     "broken anchor #nothere", "traceback", "injected-parameters",
+                     "2 table cell(s) show 'nan'"):
         assert expected in text, (expected, text)
     assert good.problems == []
 

@@ -302,6 +302,10 @@ def test_cam_concentration_by_hand():
     assert saf.cam_concentration([flat], top=0.2) == pytest.approx(0.2)
     assert saf.cam_concentration([spike], top=0.2) == pytest.approx(1.0)
     assert saf.cam_concentration([flat, spike], top=0.2) == pytest.approx(0.6)
+    # an all-zero map has no share: left out of the mean, NaN when every map is zero
+    zero = np.zeros_like(flat)
+    assert saf.cam_concentration([flat, zero, spike], top=0.2) == pytest.approx(0.6)
+    assert np.isnan(saf.cam_concentration([zero, zero], top=0.2))
 
 
 def test_gradcam_examples_one_map_per_image_and_model(trained, data):

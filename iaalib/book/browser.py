@@ -89,6 +89,10 @@ return Array.from(document.images).filter(i => !i.complete || i.naturalWidth ===
             .map(i => i.getAttribute('src'));
 """
 _LINKS_JS = "return Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));"
+_NAN_CELLS_JS = """
+return Array.from(document.querySelectorAll('td')).filter(
+    td => td.textContent.trim().toLowerCase() === 'nan').length;
+"""
 
 
 def _internal_target(page: Path, href: str, root: Path) -> tuple[Path, str] | None:
@@ -136,6 +140,9 @@ def check_page(driver, page: Path, root: Path, *, screenshots: Path | None = Non
     for raw in ("\\[", "$$", "\\begin{"):
         if raw in text:
             report.problems.append(f"raw TeX {raw!r} in the visible text")
+    nan_cells = driver.execute_script(_NAN_CELLS_JS)
+    if nan_cells:
+        report.problems.append(f"{nan_cells} table cell(s) show 'nan' (a missing value needs na_rep)")
     report.images = len(driver.find_elements(By.TAG_NAME, "img"))
     for src in driver.execute_script(_BROKEN_IMAGES_JS):
         report.problems.append(f"image not loaded: {src}")

@@ -457,14 +457,16 @@ def gradcam_examples(runs: Mapping[str, Run], image_ids: Sequence[int], *,
 
 def cam_concentration(maps: Sequence[np.ndarray], top: float = 0.2) -> float:
     """Mean share of a CAM's total mass in its ``top`` fraction of pixels (``top`` for a flat map,
-    1 for one concentrated on few pixels): how focused the maps are."""
+    1 for one concentrated on few pixels): how focused the maps are. All-zero maps have no share
+    and are left out of the mean; NaN when every map is zero."""
     shares = []
     for m in maps:
         v = np.sort(np.asarray(m, float).ravel())[::-1]
         total = v.sum()
         k = max(1, int(round(top * v.size)))
-        shares.append(v[:k].sum() / total if total > 0 else np.nan)
-    return float(np.nanmean(shares))
+        if total > 0:
+            shares.append(v[:k].sum() / total)
+    return float(np.mean(shares)) if shares else float("nan")
 
 
 def _slug(name: str) -> str:
