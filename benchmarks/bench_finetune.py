@@ -44,6 +44,18 @@ def _parse_variant(text: str) -> tuple[str, dict]:
     return name, {k: yaml.safe_load(v) for k, v in items}
 
 
+def _levelling(runs: dict, name: str) -> dict:
+    """``runner.levelling`` of one variant's runs (``{seed: Run}``) on the test SRCC of p(high): the move of the
+    seed-mean curve over its last two epochs against the SD over seeds of the final value."""
+    from iaalib.studies import runner
+
+    row = runner.levelling({(name, seed): r for seed, r in runs.items()},
+                           "test_srcc_p_high").iloc[0]
+    return {"move": round(float(row["move"]), 4), "seed_sd": round(float(row["seed_sd"]), 4),
+            "levelled": None if row["levelled"] is None else bool(row["levelled"]),
+            "epochs": int(row["epochs"])}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_demo_run_options(p, report=RESULTS / "demo_finetune.json")
@@ -86,11 +98,14 @@ def main(argv=None) -> int:
             "acc": seed_stats([r.metrics["acc"] for r in rs]),
             "srcc_p_high": seed_stats([r.metrics["srcc_p_high"] for r in rs]),
             "semantic_ap": seed_stats([r.metrics["semantic_ap"] for r in rs]),
-            "seconds_per_run": seed_stats(seconds)}
+            "seconds_per_run": seed_stats(seconds),
+            "levelling_srcc_p_high": _levelling(dict(zip(args.seeds, rs)), name)}
         v = report["variants"][name]
         print(f"{name:28} acc {v['acc']['mean']:.3f}  srcc {v['srcc_p_high']['mean']:.3f} "
               f"± {v['srcc_p_high']['sd'] or 0:.3f}  AP {v['semantic_ap']['mean']:.3f}  "
-              f"{v['seconds_per_run']['mean']:.0f} s/run")
+              f"{v['seconds_per_run']['mean']:.0f} s/run  last epoch moves "
+              f"{v['levelling_srcc_p_high']['move']:.4f} (seed SD "
+              f"{v['levelling_srcc_p_high']['seed_sd']:.4f})")
     report["machine"] = machine_info()
     write_report(Path(args.report), report)
     return 0
