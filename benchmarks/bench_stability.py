@@ -7,6 +7,12 @@ splits and runs), or on two machines. Per claim: both verdicts, whether they agr
 each build's difference lies inside the other build's 95% interval. The issue's target: every
 verdict the same, every difference inside the other's interval. Writes
 ``benchmarks/results/stability_demo.json`` by default. Not a test: numbers, not assertions.
+
+Even correct intervals miss the other build's difference now and then: when two builds estimate
+the same difference with the same normal standard error, the other's estimate falls outside an
+interval of confidence c with probability 2(1 − Φ(z/√2)), z = Φ⁻¹((1 + c)/2): 16.6 % at c = 95 %
+(Cumming & Maillardet 2006: a replication falls inside a 95 % interval 83.4 % of the time). The
+report adds that expected count (``expected_outside_by_chance``) from each claim's ``confidence``.
 """
 from __future__ import annotations
 
@@ -14,6 +20,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import machine_info, write_report  # noqa: E402
@@ -23,6 +32,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def _key(c: dict) -> tuple[str, str, str]:
     return c["paper"], c["source"], c["claim"]
+
+
+def chance_outside(confidence: float) -> float:
+    """P(an independent replicate's estimate falls outside this build's interval) for a normal
+    interval of ``confidence`` when both builds have the same standard error: 2(1 − Φ(z/√2))."""
+    z = stats.norm.ppf((1 + confidence) / 2)
+    return float(2 * stats.norm.sf(z / np.sqrt(2)))
 
 
 def compare(a: list[dict], b: list[dict]) -> list[dict]:
@@ -41,8 +57,18 @@ def compare(a: list[dict], b: list[dict]) -> list[dict]:
             "same_verdict": ca["verdict"] == cb["verdict"],
             "a_inside_b": cb["ci_low"] <= ca["difference"] <= cb["ci_high"],
             "b_inside_a": ca["ci_low"] <= cb["difference"] <= ca["ci_high"],
+            "chance_outside": {side: (chance_outside(c["confidence"]) if c.get("confidence")
+                                      else None) for side, c in (("a", ca), ("b", cb))},
         })
     return rows
+
+
+def _expected_outside(rows: list[dict]) -> float | None:
+    """The expected number of differences outside the other build's interval (both directions)
+    if every claim's two builds were replicates with equal standard errors; None without the
+    claims' ``confidence``."""
+    p = [r["chance_outside"][side] for r in rows for side in ("a", "b")]
+    return None if not p or None in p else round(sum(p), 2)
 
 
 def main(argv=None) -> int:
@@ -61,6 +87,7 @@ def main(argv=None) -> int:
         "same_verdict": sum(r["same_verdict"] for r in rows),
         "a_difference_inside_b_interval": sum(r["a_inside_b"] for r in rows),
         "b_difference_inside_a_interval": sum(r["b_inside_a"] for r in rows),
+        "expected_outside_by_chance": _expected_outside(rows),
         "verdicts_a": {v: sum(r["a"]["verdict"] == v for r in rows)
                        for v in ("reproduced", "contradicted", "inconclusive")},
         "verdicts_b": {v: sum(r["b"]["verdict"] == v for r in rows)

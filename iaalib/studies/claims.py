@@ -26,7 +26,10 @@ Bonferroni-adjusted, each at 1 − 0.05/m, so that the table's verdicts hold tog
 per-claim 95% intervals 25 of 26 verdicts agreed, "MTCNN #3 beats the STCNN" being +1.97
 [+0.10, +3.97] pp on one and +0.23 on the other (``stability_demo_per_claim_95.json``);
 simultaneous per table, it was +1.97 [−0.37, +4.77] and all 26 agreed. Stop 19's two builds
-agree on all 26 verdicts too (``benchmarks/results/stability_demo.json``).
+agree on all 26 verdicts too (``benchmarks/results/stability_demo.json``), and so does a build
+with AVX2-only kernels and fp32 training, a stand-in for another machine
+(``stability_machines_avx2.json``: 50 of its 52 cross-checks put one build's difference inside
+the other's interval, where even replicates would miss about 4.7 by chance).
 
 **Verdict** (:func:`verdict`), from the interval only: "reproduced" when it lies above 0 (the
 paper's direction), "contradicted" when it lies below 0, "inconclusive" when it contains 0.

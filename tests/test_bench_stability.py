@@ -1,0 +1,39 @@
+"""benchmarks.bench_stability: comparing two builds' claims, and the chance that a replicate's
+difference falls outside an interval."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import bench_stability
+
+
+def test_chance_outside_matches_the_literature_and_a_simulation():
+    # Cumming & Maillardet (2006): a replication mean falls inside a 95% CI 83.4% of the time.
+    assert bench_stability.chance_outside(0.95) == pytest.approx(1 - 0.834, abs=5e-4)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 200_000))  # two replicates, SE 1; the interval is a ± z
+    z = 2.4977  # the two-sided z of confidence 0.9875 (Bonferroni for m = 4)
+    simulated = float(np.mean(np.abs(b - a) > z))
+    assert bench_stability.chance_outside(0.9875) == pytest.approx(simulated, abs=2e-3)
+
+
+def _claim(name, diff, low, high, confidence=0.95, verdict="inconclusive"):
+    return {"paper": "P", "source": "T", "claim": name, "metric": "acc", "difference": diff,
+            "ci_low": low, "ci_high": high, "n_seeds": 3, "verdict": verdict,
+            "confidence": confidence}
+
+
+def test_compare_by_hand(tmp_path):
+    a = [_claim("x", 1.0, -0.5, 2.5), _claim("y", 0.2, 0.1, 0.3, verdict="reproduced")]
+    b = [_claim("x", 2.0, 0.5, 3.5), _claim("y", 0.5, 0.3, 0.7, verdict="reproduced")]
+    rows = bench_stability.compare(a, b)
+    assert [(r["a_inside_b"], r["b_inside_a"], r["same_verdict"]) for r in rows] == [
+        (True, True, True), (False, False, True)]
+    assert bench_stability._expected_outside(rows) == pytest.approx(4 * 0.1658, abs=0.01)
+    fa, fb, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "r.json"
+    fa.write_text(json.dumps(a)), fb.write_text(json.dumps(b))
+    assert bench_stability.main([str(fa), str(fb), "--report", str(out)]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["a_difference_inside_b_interval"] == 1
+    assert summary["b_difference_inside_a_interval"] == 1
