@@ -45,14 +45,19 @@ def _parse_variant(text: str) -> tuple[str, dict]:
 
 
 def _levelling(runs: dict, name: str) -> dict:
-    """``runner.levelling`` of one variant's runs (``{seed: Run}``) on the test SRCC of p(high): the move of the
-    seed-mean curve over its last two epochs against the SD over seeds of the final value."""
+    """``runner.levelling`` of one variant's runs (``{seed: Run}``) on the test SRCC of p(high):
+    the move of the seed-mean curve over its last two epochs against the SD over seeds of the
+    final value (None where one seed or one epoch leaves nothing to compare)."""
     from iaalib.studies import runner
 
     row = runner.levelling({(name, seed): r for seed, r in runs.items()},
                            "test_srcc_p_high").iloc[0]
-    return {"move": round(float(row["move"]), 4), "seed_sd": round(float(row["seed_sd"]), 4),
-            "levelled": None if row["levelled"] is None else bool(row["levelled"]),
+
+    def num(x):
+        return round(float(x), 4) if pd.notna(x) else None
+
+    return {"move": num(row["move"]), "seed_sd": num(row["seed_sd"]),
+            "levelled": None if pd.isna(row["levelled"]) else bool(row["levelled"]),
             "epochs": int(row["epochs"])}
 
 
@@ -103,9 +108,8 @@ def main(argv=None) -> int:
         v = report["variants"][name]
         print(f"{name:28} acc {v['acc']['mean']:.3f}  srcc {v['srcc_p_high']['mean']:.3f} "
               f"± {v['srcc_p_high']['sd'] or 0:.3f}  AP {v['semantic_ap']['mean']:.3f}  "
-              f"{v['seconds_per_run']['mean']:.0f} s/run  last epoch moves "
-              f"{v['levelling_srcc_p_high']['move']:.4f} (seed SD "
-              f"{v['levelling_srcc_p_high']['seed_sd']:.4f})")
+              f"{v['seconds_per_run']['mean']:.0f} s/run  levelling "
+              f"{v['levelling_srcc_p_high']}")
     report["machine"] = machine_info()
     write_report(Path(args.report), report)
     return 0

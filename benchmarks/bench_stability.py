@@ -9,10 +9,11 @@ verdict the same, every difference inside the other's interval. Writes
 ``benchmarks/results/stability_demo.json`` by default. Not a test: numbers, not assertions.
 
 Even correct intervals miss the other build's difference now and then: when two builds estimate
-the same difference with the same normal standard error, the other's estimate falls outside an
-interval of confidence c with probability 2(1 − Φ(z/√2)), z = Φ⁻¹((1 + c)/2): 16.6 % at c = 95 %
-(Cumming & Maillardet 2006: a replication falls inside a 95 % interval 83.4 % of the time). The
-report adds that expected count (``expected_outside_by_chance``) from each claim's ``confidence``.
+the same difference with the same normal standard error, the other's estimate falls outside
+an interval of confidence c with probability 2(1 − Φ(z/√2)), z = Φ⁻¹((1 + c)/2): 16.6 % at
+c = 95 % (Cumming & Maillardet 2006: a replication falls inside a 95 % interval 83.4 % of the
+time). The report adds that expected count (``expected_outside_by_chance``) from each claim's
+``confidence``.
 """
 from __future__ import annotations
 
@@ -57,8 +58,8 @@ def compare(a: list[dict], b: list[dict]) -> list[dict]:
             "same_verdict": ca["verdict"] == cb["verdict"],
             "a_inside_b": cb["ci_low"] <= ca["difference"] <= cb["ci_high"],
             "b_inside_a": ca["ci_low"] <= cb["difference"] <= ca["ci_high"],
-            "chance_outside": {side: (chance_outside(c["confidence"]) if c.get("confidence")
-                                      else None) for side, c in (("a", ca), ("b", cb))},
+            "chance_outside": {side: chance_outside(c["confidence"]) if c.get("confidence")
+                               else None for side, c in (("a", ca), ("b", cb))},
         })
     return rows
 
