@@ -1,6 +1,8 @@
 """Kao et al.'s MTCNNs: shapes, the sharing structure of Sec. III-D, task weights W, gradients."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -163,6 +165,35 @@ def test_finetune_replaces_layers_1_to_6_with_the_backbone(tmp_path):
     assert direct.task_weights().shape == (64, 31)  # W on the pooled conv features
     with pytest.raises(TypeError):
         mtcnn.mtcnn_finetune("vgg16")  # weights is an explicit, required choice
+
+
+def test_finetune_can_keep_the_depthwise_kernels_frozen():
+    """train_depthwise=False: exactly EfficientNet-Lite0's depthwise kernels above the stride-16
+    stem stay fixed (by hand from its blocks: one 5x5 over 672 channels, three 5x5 and one 3x3
+    over 1,152: 672*25 + 3*1152*25 + 1152*9 = 113,568 weights); every other weight trains, and
+    the optimiser's groups leave the frozen ones out."""
+    from iaalib.engine.trainer import parameter_groups
+
+    kwargs = dict(weights=None, num_tags=3, fc_dim=8, stem="efficientnet_lite0:16", dropout=0.0)
+    frozen = mtcnn.mtcnn_finetune("efficientnet_lite0", train_depthwise=False, **kwargs)
+    trained = mtcnn.mtcnn_finetune("efficientnet_lite0", **kwargs)
+    fixed = {n for n, p in frozen.named_parameters() if not p.requires_grad}
+    assert sum(p.numel() for n, p in frozen.named_parameters() if n in fixed) == 113_568
+    assert all(p.requires_grad for p in trained.parameters())
+    depthwise = {f"{n}.weight" for n, m in frozen.named_modules()
+                 if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1}
+    assert fixed == depthwise and len(depthwise) == 5
+    before = {n: p.detach().clone() for n, p in frozen.named_parameters()}
+    cfg = SimpleNamespace(model=SimpleNamespace(family="mtcnn_finetune", weights=None),
+                          optim=SimpleNamespace(pretrained_lr_mult=1.0, lr=0.1))
+    groups = parameter_groups(frozen, cfg)
+    assert sum(len(g["params"]) for g in groups) == len(list(frozen.parameters())) - len(fixed)
+    opt = torch.optim.SGD(groups, lr=0.1)
+    out = frozen.train()(torch.randn(2, 112, 7, 7))
+    (out["aesthetic_logits"].sum() + out["tag_logits"].sum()).backward()
+    opt.step()
+    for n, p in frozen.named_parameters():
+        assert torch.equal(p, before[n]) == (n in fixed) or p.grad is not None and not p.grad.any()
 
 
 def test_demo_size_model_fits_a_fixed_batch():

@@ -117,6 +117,15 @@ def test_configs_carry_what_each_run_varies(tmp_path):
     assert amp[("MTRLCNN", "MTCNN #1")].cpu_amp and not amp[("MTRLCNN", "EfficientNet-Lite0 FT")].cpu_amp
     assert not trunk.cpu_amp
     assert kao.KaoSettings.from_settings({"cpu_amp": True, "kao_finetune_cpu_amp": True}).finetune_cpu_amp
+    # frozen depthwise kernels: an option of the fine-tuned backbones only; the default adds none
+    # (so the ava profile's configs, and their hashes, stay as they were)
+    assert ft.model.options == {}
+    frozen = kao.KaoSettings.from_settings({"kao_finetune_train_depthwise": False})
+    t3f = kao.table3_configs(dataclasses.replace(WHOLE, finetune_train_depthwise=False), data,
+                             backbones=("efficientnet_lite0",))
+    assert not frozen.finetune_train_depthwise
+    assert t3f[("MTRLCNN", "EfficientNet-Lite0 FT")].model.options == {"train_depthwise": False}
+    assert t3f[("MTRLCNN", "MTCNN #1")].model.options == t3[("MTRLCNN", "MTCNN #1")].model.options
     with pytest.raises(ValueError, match="not fine-tuned"):
         kao.finetune_config(kao.KaoSettings(finetune_weights=None), data, backbone="alexnet")
 

@@ -162,13 +162,15 @@ def _clear_run(run_dir: Path) -> None:
 def parameter_groups(model: torch.nn.Module, cfg: ExperimentConfig) -> list[dict[str, Any]]:
     """The optimiser's parameter groups: one, or (``optim.pretrained_lr_mult`` ≠ 1 and a
     pretrained backbone, :func:`iaalib.models.factory.pretrained_part`) the new layers at ``lr``
-    followed by the pretrained ones at ``lr × pretrained_lr_mult``."""
+    followed by the pretrained ones at ``lr × pretrained_lr_mult``. Frozen parameters
+    (``requires_grad`` off) are left out."""
+    trained = [p for p in model.parameters() if p.requires_grad]
     part = pretrained_part(model, cfg.model) if cfg.optim.pretrained_lr_mult != 1.0 else None
     if part is None:
-        return [{"params": list(model.parameters())}]
+        return [{"params": trained}]
     old = {id(p) for p in part.parameters()}
-    return [{"params": [p for p in model.parameters() if id(p) not in old]},
-            {"params": list(part.parameters()),
+    return [{"params": [p for p in trained if id(p) not in old]},
+            {"params": [p for p in trained if id(p) in old],
              "lr": cfg.optim.lr * cfg.optim.pretrained_lr_mult}]
 
 

@@ -37,7 +37,7 @@ import warnings
 import torch
 from torch import nn
 
-from iaalib.models.backbones import build_backbone, scaled_channels
+from iaalib.models.backbones import build_backbone, freeze_depthwise, scaled_channels
 from iaalib.models import stem_channels, stem_stride
 from iaalib.models.stems import backbone_above
 
@@ -185,7 +185,7 @@ def mtcnn_enhanced(num_tags: int = 29, num_classes: int = 2, width_mult: float =
 def mtcnn_finetune(backbone: str, *, weights: str | os.PathLike | None, num_tags: int = 29,
                    num_classes: int = 2, width_mult: float = 1.0, fc_dim: int | None = 512,
                    dropout: float = 0.5, allow_download: bool = False,
-                   stem: str | None = None) -> MTCNN:
+                   stem: str | None = None, train_depthwise: bool = True) -> MTCNN:
     """MTCNN #1 with layers 1–6 replaced by ``backbone`` (AlexNet/VGG/ResNet FT, Sec. III-E).
 
     **Choice:** backbone conv features → global average pooling → one new FC layer with
@@ -193,12 +193,16 @@ def mtcnn_finetune(backbone: str, *, weights: str | os.PathLike | None, num_tags
     reused, so all backbones get the same head. ``fc_dim=None`` puts W directly on the pooled
     features (d = backbone channels). Above a frozen ``stem`` the backbone is its part above the
     cut, fine-tuned from its ImageNet weights (:func:`iaalib.models.stems.backbone_above`).
+    ``train_depthwise=False`` keeps the backbone's depthwise kernels at their ImageNet values
+    (:func:`iaalib.models.backbones.freeze_depthwise`, a CPU Choice of the demo).
     """
     if stem is not None:
         features, channels = backbone_above(backbone, stem, weights=weights, width_mult=width_mult)
     else:
         features, channels = build_backbone(backbone, weights=weights, width_mult=width_mult,
                                             allow_download=allow_download)
+    if not train_depthwise:
+        freeze_depthwise(features)
     head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     if fc_dim is not None:
         head += [nn.Linear(channels, fc_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)]

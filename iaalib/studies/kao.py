@@ -77,7 +77,9 @@ class KaoSettings:
     finetune_lr_mult`` (``optim.pretrained_lr_mult``; 1: one rate). ``cpu_amp``: bf16 autocast
     on a CPU (:class:`iaalib.engine.config.ExperimentConfig`); **Choice:** fine-tuned backbones
     use ``finetune_cpu_amp`` instead (off: EfficientNet's depthwise convolutions are slower in bf16
-    on a CPU).
+    on a CPU). **Choice:** ``finetune_train_depthwise=False`` keeps the backbone's depthwise
+    kernels at their ImageNet values (:func:`iaalib.models.backbones.freeze_depthwise`: on a CPU
+    their weight gradient is the slowest part of a fine-tuning step).
 
     **Choice:** the MTRLCNN's prior tr(W Ω⁻¹ Wᵀ) weighs ``mtrl_weight`` next to the batch-mean
     losses; None is Eq. 11 read literally, 1/N of the run's own N training images. The paper's N
@@ -134,6 +136,7 @@ class KaoSettings:
     finetune_batch_size: int | None = None
     finetune_step_size: int | None = None
     finetune_cpu_amp: bool = False
+    finetune_train_depthwise: bool = True
     transfer_epochs: int | None = None
     early_stop_lam: float = 1.0
     early_stop_patience: int = 1
@@ -282,6 +285,8 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         batch_size = s.finetune_batch_size or batch_size
         step_size = s.finetune_step_size or step_size
         cpu_amp = s.finetune_cpu_amp
+        if not s.finetune_train_depthwise:
+            model["options"] = {"train_depthwise": False}
     elif family in ARCHITECTURES:
         options: dict[str, Any] = {"batch_norm": bool(s.batch_norm)}
         if s.pool_size is not None:
