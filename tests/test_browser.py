@@ -44,7 +44,8 @@ def test_every_page_reads_cleanly_in_chromium(reports):
 
 def test_a_broken_page_is_reported(tmp_path):
     """The checks themselves, on a hand-made page: raw TeX, a missing image, a broken link, a
-    traceback and table cells that show "nan" are each reported."""
+    traceback, table cells that show "nan" and Markdown emphasis left as text are each reported
+    (not ``**`` inside code, as in ``x ** 2``)."""
     if os.environ.get("IAA_SKIP_BROWSER_TEST") == "1":
         pytest.skip("IAA_SKIP_BROWSER_TEST=1: the browser test was skipped on purpose")
     page = tmp_path / "bad.html"
@@ -52,8 +53,10 @@ def test_a_broken_page_is_reported(tmp_path):
                     '<table><tr><td>1.00</td><td> NaN </td><td>nan</td></tr></table>'
                     '<a href="nowhere.html">x</a><a href="#nothere">y</a>'
                     '<div class="output traceback"><pre>Traceback (most recent call last)</pre></div>'
-                    '<div class="cell tag_injected-parameters">p</div></body></html>')
+                    '<div class="cell tag_injected-parameters">p</div>'
+                    '<p>Runs (a **Choice** here)</p></body></html>')
     (tmp_path / "good.html").write_text('<html><body><p id="a">ok</p>'
+                                        '<pre>y = x ** 2 ** 3</pre><code>**kwargs**</code>'
                                         '<a href="bad.html">back</a><a href="#a">a</a></body></html>')
     try:
         reports = browser.check_book(tmp_path, ["bad.html", "good.html"])
@@ -63,7 +66,7 @@ def test_a_broken_page_is_reported(tmp_path):
     text = " | ".join(bad.problems)
     for expected in ("raw TeX '\\\\['", "image not loaded: missing.png", "broken link nowhere.html",
                      "broken anchor #nothere", "traceback", "injected-parameters",
-                     "2 table cell(s) show 'nan'"):
+                     "2 table cell(s) show 'nan'", "raw Markdown '**Choice**'"):
         assert expected in text, (expected, text)
     assert good.problems == []
 

@@ -94,6 +94,14 @@ return Array.from(document.querySelectorAll('td')).filter(
     td => td.textContent.trim().toLowerCase() === 'nan').length;
 """
 
+#: Markdown emphasis left as text (e.g. a glued string with ``**``), outside code and math.
+_RAW_MARKDOWN_JS = """
+const body = document.body.cloneNode(true);
+body.querySelectorAll('pre, code, .highlight, script, style, mjx-container, .math')
+    .forEach(e => e.remove());
+return (body.textContent.match(/\\*\\*[^*\\s][^*]*\\*\\*/g) || []).slice(0, 3);
+"""
+
 
 def _internal_target(page: Path, href: str, root: Path) -> tuple[Path, str] | None:
     url = urlparse(href)
@@ -140,6 +148,8 @@ def check_page(driver, page: Path, root: Path, *, screenshots: Path | None = Non
     for raw in ("\\[", "$$", "\\begin{"):
         if raw in text:
             report.problems.append(f"raw TeX {raw!r} in the visible text")
+    for bold in driver.execute_script(_RAW_MARKDOWN_JS):
+        report.problems.append(f"raw Markdown {bold!r} in the visible text")
     nan_cells = driver.execute_script(_NAN_CELLS_JS)
     if nan_cells:
         report.problems.append(f"{nan_cells} table cell(s) show 'nan' (a missing value needs na_rep)")
