@@ -197,7 +197,7 @@ def freeze_depthwise(features: nn.Module) -> int:
     head still train."""
     frozen = 0
     for module in features.modules():
-        if isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels:
+        if isinstance(module, nn.Conv2d) and module.groups == module.in_channels > 1:
             for param in module.parameters():
                 param.requires_grad_(False)
                 frozen += param.numel()
