@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._report import machine_info, write_report  # noqa: E402
 from benchmarks.bench_cpu_kernels import alternating, train_ms_per_image  # noqa: E402
 from iaalib.engine.config import ExperimentConfig  # noqa: E402
+from iaalib.models.backbones import is_depthwise  # noqa: E402
 from iaalib.models.factory import build_model  # noqa: E402
 from iaalib.paths import iaa_home  # noqa: E402
 
@@ -57,7 +58,7 @@ def depthwise_backward(cfg: ExperimentConfig, batch_size: int) -> list[dict]:
         return hook
 
     for name, m in model.named_modules():
-        if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1:
+        if is_depthwise(m):
             convs.append((name, m))
             m.register_forward_hook(record(name))
     model(torch.randn(batch_size, *SHAPE).contiguous(memory_format=torch.channels_last))
@@ -87,12 +88,16 @@ def main(argv=None) -> int:
     if run is None:
         raise SystemExit(f"no run {RUN}-* under {home / 'runs'}: build the demo book first")
     cfg = ExperimentConfig.load(run / "config.yaml")
-    model = dataclasses.replace(cfg.model, options={**cfg.model.options, "train_depthwise": False})
-    variants = {"every weight trained": cfg, "depthwise kernels frozen":
-                dataclasses.replace(cfg, model=model)}
+
+    def with_depthwise(trained: bool) -> ExperimentConfig:  # whatever the build's run chose
+        options = {**cfg.model.options, "train_depthwise": trained}
+        return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, options=options))
+
+    variants = {"every weight trained": with_depthwise(True),
+                "depthwise kernels frozen": with_depthwise(False)}
     times, medians = alternating(lambda name: train_ms_per_image(
         variants[name], True, shape=SHAPE, batch_size=16), list(variants), args.repeats)
-    rows = depthwise_backward(cfg, 16)
+    rows = depthwise_backward(variants["every weight trained"], 16)
     for name, ms in medians.items():
         print(f"{name:24} {ms:.3f} ms per image (median of {args.repeats})")
     for r in rows:

@@ -183,6 +183,11 @@ class EfficientNetLite0Features(nn.Module):
         return self.net.extract_features(self.to_tf_input(x) if self.tf_input else x)
 
 
+def is_depthwise(module: nn.Module) -> bool:
+    """A depthwise convolution: one filter per input channel (groups = input channels > 1)."""
+    return isinstance(module, nn.Conv2d) and module.groups == module.in_channels > 1
+
+
 def freeze_depthwise(features: nn.Module) -> int:
     """Keep every depthwise convolution of ``features`` (groups = input channels > 1) at its
     current weights: ``requires_grad`` off, so backward computes no weight gradient for them.
@@ -197,7 +202,7 @@ def freeze_depthwise(features: nn.Module) -> int:
     head still train."""
     frozen = 0
     for module in features.modules():
-        if isinstance(module, nn.Conv2d) and module.groups == module.in_channels > 1:
+        if is_depthwise(module):
             for param in module.parameters():
                 param.requires_grad_(False)
                 frozen += param.numel()
