@@ -12,7 +12,8 @@ reuses earlier runs under the current ``IAA_HOME``; ``--home DIR`` uses (and kee
 e.g. an empty one for a fresh build whose runs another benchmark reads afterwards (the stability
 comparison of two ``synth_seed`` builds). ``-p`` passes a setting to ``iaa book`` as its ``-p``.
 Before and after the build, ``speed_probe_ms_per_image`` records how fast the machine was
-(``bench_cpu_kernels.speed_probe``, in a fresh interpreter). Target for the demo profile: the
+(``bench_cpu_kernels.speed_probe``, in a fresh interpreter); ``levelling`` counts the arms whose
+test metric levelled off, from the book's own ``levelling.json``. Target for the demo profile: the
 whole book in at most 600 s on two CPU cores. Writes
 ``benchmarks/results/book_<profile>.json``.
 """
@@ -40,6 +41,17 @@ def speed_probe() -> float | None:
     code = "from benchmarks.bench_cpu_kernels import speed_probe; print(speed_probe())"
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     return float(r.stdout.split()[-1]) if r.returncode == 0 and r.stdout.split() else None
+
+
+def levelling_summary(path: Path) -> dict | None:
+    """The book's ``levelling.json`` in brief: arms assessed, arms levelled off, and the others
+    with their move and seed SD (None when the build wrote no such file)."""
+    if not path.is_file():
+        return None
+    rows = [r for r in json.loads(path.read_text()) if r["levelled"] is not None]
+    return {"assessed": len(rows), "levelled": sum(r["levelled"] for r in rows),
+            "still_moving": [f"{r['table']}: {r['arm']} (moves {r['move']:.4f}, seed SD "
+                             f"{r['seed_sd']:.4f})" for r in rows if not r["levelled"]]}
 
 
 def main(argv=None) -> int:
@@ -72,6 +84,7 @@ def main(argv=None) -> int:
         wall = time.perf_counter() - t0
         probe_after = speed_probe()
         record = json.loads((out / "book-run.json").read_text()) if (out / "book-run.json").is_file() else {}
+        levelling = levelling_summary(out / "levelling.json")
 
     target = TARGET_S.get(args.profile)
     report = {
@@ -86,12 +99,16 @@ def main(argv=None) -> int:
         "git_revision": record.get("revision"), "machine": machine_info(),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "speed_probe_ms_per_image": {"before": probe_before, "after": probe_after},
+        "levelling": levelling,
     }
     print(f"iaa book --profile {args.profile}{' (fresh IAA_HOME)' if fresh else ''}: "
           f"{wall:.1f} s wall, exit {r.returncode}; speed probe {probe_before} -> {probe_after} "
           "ms per image")
     for name, secs in report["notebooks"].items():
         print(f"  {name:<28} {secs if secs is not None else '-':>8} s")
+    if levelling:
+        print(f"  levelled off: {levelling['levelled']} of {levelling['assessed']} arms"
+              + "".join(f"\n    still moving: {x}" for x in levelling["still_moving"]))
     print(f"  data {report['data_seconds']} s, html {report['html_seconds']} s"
           + (f"; target <= {target:.0f} s: {'met' if report['meets_target'] else 'NOT met'}" if target else ""))
     write_report(Path(args.report) if args.report else RESULTS / f"book_{args.profile}.json", report)

@@ -264,3 +264,44 @@ def test_pool_workers_train_into_the_grid_home_not_the_one_they_started_with(dat
     for run in runs.values():
         assert run.dir.parent == tmp_path / "second" / "runs" and (run.dir / "run.json").is_file()
     assert not (tmp_path / "first" / "runs").exists()
+
+
+def test_levelling_checks_are_saved_and_gathered_once_per_arm(tmp_path, monkeypatch):
+    import json
+
+    from iaalib.book import pipeline
+    from iaalib.studies import results, summary
+
+    monkeypatch.setenv("IAA_HOME", str(tmp_path / "home"))
+    # arm "a" (runs kao-a-s0/s1): the seed mean ends 0.50 -> 0.51, move 0.01; seeds end 0.49 and
+    # 0.53, SD 0.0283 -> levelled. Arm "b": 0.40 -> 0.46, move 0.06; seeds end 0.45/0.47, SD
+    # 0.0141 -> still moving. Arm "c" has one seed: not assessed.
+    a = {("a", s): _curve_run(tmp_path, f"kao-a-s{s}", v)
+         for s, v in enumerate([[0.30, 0.48, 0.49], [0.31, 0.52, 0.53]])}
+    b = {("b", s): _curve_run(tmp_path, f"kao-b-s{s}", v)
+         for s, v in enumerate([[0.20, 0.39, 0.45], [0.21, 0.41, 0.47]])}
+    c = {("c", 0): _curve_run(tmp_path, "kao-c-s0", [0.1, 0.2])}
+    first, second = runner.levelling({**a, **b}, "test_srcc_mean"), runner.levelling(
+        {**a, **c}, "test_srcc_mean")
+    assert first["run"].tolist() == ["kao-a", "kao-b"]
+    results.save_levelling(first, "kao_table1", "demo", runs=runner.run_dirs({**a, **b}), metric="SRCC")
+    results.save_levelling(second, "t2", "demo", runs=runner.run_dirs({**a, **c}), metric="SRCC")
+
+    gathered = summary.levelling("demo")
+    # arm "a" is in both tables (same runs): counted once, under the first; known tables get
+    # their paper's name, others keep the saved one
+    assert gathered.index.tolist() == ["Kao Table I: a", "Kao Table I: b", "t2: c"]
+    assert gathered["levelled"].tolist() == [True, False, None]
+    assert gathered.at["Kao Table I: b", "move"] == pytest.approx(0.06)
+    assert gathered.at["Kao Table I: a", "seed_sd"] == pytest.approx(np.std([0.49, 0.53], ddof=1))
+    assert gathered.attrs["last"] == 2 and set(gathered["metric"]) == {"SRCC"}
+    assert runner.levelling_sentence(gathered, "test metric").startswith(
+        "1 of 2 arms have levelled off")
+
+    counts = pipeline.write_levelling(tmp_path / "levelling.json", "demo")
+    rows = json.loads((tmp_path / "levelling.json").read_text())
+    assert counts == {"assessed": 2, "levelled": 1}
+    assert [(r["table"], r["arm"], r["levelled"]) for r in rows] == \
+        [("kao_table1", "a", True), ("kao_table1", "b", False), ("t2", "c", None)]
+    assert rows[2]["seed_sd"] is None and rows[0]["run"] == "kao-a"
+    assert summary.levelling("other").empty

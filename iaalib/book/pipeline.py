@@ -10,8 +10,9 @@
 4. stage the book sources with the executed notebooks in ``OUT/book-src/`` and build the HTML with
    Jupyter Book 1 into ``OUT/html/`` (:mod:`iaalib.book.staging`);
 5. write ``OUT/claims.json`` (every claim both papers' chapters tested, with its 95% interval and
-   verdict: :mod:`iaalib.studies.claims`) and ``OUT/book-run.json`` (profile, overrides,
-   per-notebook wall time, total, git revision).
+   verdict: :mod:`iaalib.studies.claims`), ``OUT/levelling.json`` (has each trained arm's test
+   metric levelled off?) and ``OUT/book-run.json`` (profile, overrides, per-notebook wall time,
+   total, git revision, how many arms levelled off).
 
 **Choice:** the sources are staged in ``OUT/book-src/`` instead of copying executed notebooks
 into the repository's ``book/generated/``: builds into different output folders (the test suite's
@@ -63,6 +64,19 @@ def write_claims(path: Path, profile: str) -> str:
         for r in table.drop(columns=["provenance"], errors="ignore").to_dict(orient="records")]
     write_json(path, rows)
     return str(path)
+
+
+def write_levelling(path: Path, profile: str) -> dict[str, int]:
+    """``levelling.json``: one object per trained arm (``table``, ``arm``, ``metric``, ``final``,
+    ``move``, ``seed_sd``, ``levelled``, ``epochs``, ``run``; :func:`summary.levelling`). Returns
+    the counts for ``book-run.json``: arms assessed and arms levelled off."""
+    table = summary.levelling(profile)
+    rows = [{"arm": arm.split(": ", 1)[-1],
+             **{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}}
+            for arm, r in table.to_dict(orient="index").items()]
+    write_json(path, rows)
+    assessed = [r["levelled"] for r in rows if r["levelled"] is not None]
+    return {"assessed": len(assessed), "levelled": sum(assessed)}
 
 
 def _settings_record(profile: Profile, stem: str, overrides: Mapping[str, Any] | None) -> dict:
@@ -300,6 +314,7 @@ def run_book(profile: str = "demo", *, only: Sequence[str] | None = None,
                                            if e["executed_this_run"]), 3)
 
     record["claims"] = write_claims(out / "claims.json", profile)
+    record["levelling"] = write_levelling(out / "levelling.json", profile)
     if failure is None and html:
         t0 = time.perf_counter()
         stage = out / "book-src"

@@ -73,6 +73,17 @@ def list_result_tables(profile: str, *, root: str | os.PathLike | None = None) -
     return sorted(p.stem for p in out.glob("*.csv")) if out.is_dir() else []
 
 
+def save_levelling(table: pd.DataFrame, name: str, profile: str,
+                   runs: Iterable[str | os.PathLike], *, metric: str,
+                   root: str | os.PathLike | None = None) -> Path:
+    """Save a chapter's levelling table (:func:`iaalib.studies.runner.levelling`) as the result
+    table ``levelling_<name>``, with the ``metric`` it watched and the epochs it compared
+    (``last``); the summary chapter and ``levelling.json`` gather them from every chapter."""
+    out = table.assign(metric=metric, last=int(table.attrs.get("last", 2)))
+    return save_result_table(out, f"levelling_{name}", profile, runs=runs, root=root,
+                             note=f"has the test {metric} of each arm levelled off?")
+
+
 def save_claims(table: pd.DataFrame, name: str, profile: str, *,
                 root: str | os.PathLike | None = None) -> Path:
     """Write a chapter's claims table (:func:`iaalib.studies.claims.evaluate`) as

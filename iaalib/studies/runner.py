@@ -422,8 +422,9 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
               ) -> pd.DataFrame:
     """Has each arm's test metric levelled off? Per arm of a seeded grid: the final value (mean
     over seeds), ``move`` = how much the seed-mean curve moves over the last ``last`` epochs
-    (max − min), ``seed_sd`` = the SD over seeds of the final value, and ``levelled`` = move <
-    seed_sd (the last epochs change it by less than the run-to-run variation).
+    (max − min), ``seed_sd`` = the SD over seeds of the final value, ``levelled`` = move <
+    seed_sd (the last epochs change it by less than the run-to-run variation), and ``run`` = the
+    arm's run name without its seed (the same arm in two tables has the same ``run``).
 
     **Choice:** ``last = 2`` (the change made by the final epoch): the demo's schedules cut the
     learning rate for their last epochs, and the question is whether more of them would change a
@@ -443,9 +444,10 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
         rows[arm_label(key)] = {"final": float(mean.iloc[-1]),
                                 "move": move if len(mean) >= last else np.nan, "seed_sd": sd,
                                 "levelled": bool(move < sd) if assessed else None,
-                                "epochs": int(len(mean))}
+                                "epochs": int(len(mean)),
+                                "run": re.sub(r"-s\d+$", "", group[0].record.get("name", ""))}
     out = pd.DataFrame.from_dict(rows, orient="index",
-                                 columns=["final", "move", "seed_sd", "levelled", "epochs"])
+                                 columns=["final", "move", "seed_sd", "levelled", "epochs", "run"])
     out.attrs["last"] = int(last)
     return out
 
