@@ -339,6 +339,18 @@ def test_smoke_book_end_to_end(smoke_book):
             assert c["ci_low"] <= c["difference"] <= c["ci_high"] and c["n_seeds"] >= 1
             if c["n_seeds"] < 3:   # the smoke profile's 2 seeds: too few for a verdict
                 assert c["verdict"] == "inconclusive"
+    # every chapter that trains seeded runs saved its levelling check; the book gathers them
+    levelling = json.loads((out / "levelling.json").read_text())
+    assert {"kao_table1", "kao_table2", "kao_table3", "kao_table5", "saf_table2",
+            "saf_ablations"} <= {r["table"] for r in levelling}
+    for r in levelling:
+        assert {"arm", "metric", "final", "move", "seed_sd", "levelled", "epochs", "run"} <= set(r)
+        if r["levelled"] is not None:
+            assert r["levelled"] == (r["move"] < r["seed_sd"])
+    runs = [r["run"] for r in levelling]
+    assert len(runs) == len(set(runs))                     # an arm two tables share: once
+    assessed = [r["levelled"] for r in levelling if r["levelled"] is not None]
+    assert record["levelling"] == {"assessed": len(assessed), "levelled": sum(assessed)}
     assert {e["name"] for e in record["notebooks"]} == {p.stem for p in notebooks}
     assert all(e["status"] == "ok" and e["executed_this_run"] and e["seconds"] > 0
                for e in record["notebooks"])
