@@ -94,8 +94,9 @@ LEVELLING_TABLES = {"kao_table1": "Kao Table I", "kao_table2": "Kao Table II",
 
 def levelling(profile: str, *, root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Every arm's levelling check that a chapter saved (:func:`results.save_levelling`), one row
-    per arm, indexed ``"<table>: <arm>"`` (:data:`LEVELLING_TABLES` names the tables); an arm that two tables share (MTCNN #1 at λ = 1/M in
-    Tables I and II) is counted once, under the first table that saved it."""
+    per arm, indexed ``"<table>: <arm>"`` (:data:`LEVELLING_TABLES` names the tables); an arm
+    that two tables share (MTCNN #1 at λ = 1/M in Tables I and II) is counted once, under the
+    first table that saved it."""
     frames = []
     for name in results.list_result_tables(profile, root=root):
         if name.startswith("levelling_"):
