@@ -284,16 +284,16 @@ def test_levelling_checks_are_saved_and_gathered_once_per_arm(tmp_path, monkeypa
     first, second = runner.levelling({**a, **b}, "test_srcc_mean"), runner.levelling(
         {**a, **c}, "test_srcc_mean")
     assert first["run"].tolist() == ["kao-a", "kao-b"]
-    results.save_levelling(first, "kao_table1", "demo", runs=runner.run_dirs({**a, **b}), metric="SRCC")
-    results.save_levelling(second, "t2", "demo", runs=runner.run_dirs({**a, **c}), metric="SRCC")
+    results.save_levelling(first, "saf_table2", "demo", runs=runner.run_dirs({**a, **b}), metric="SRCC")
+    results.save_levelling(second, "a_extra", "demo", runs=runner.run_dirs({**a, **c}), metric="SRCC")
 
     gathered = summary.levelling("demo")
-    # arm "a" is in both tables (same runs): counted once, under the first; known tables get
-    # their paper's name, others keep the saved one
-    assert gathered.index.tolist() == ["Kao Table I: a", "Kao Table I: b", "t2: c"]
+    # arm "a" is in both tables (same runs): counted once, under the first in book order (the
+    # book's tables by name, in chapter order, then others); the book's tables get their names
+    assert gathered.index.tolist() == ["SAF Table 2: a", "SAF Table 2: b", "a_extra: c"]
     assert gathered["levelled"].tolist() == [True, False, None]
-    assert gathered.at["Kao Table I: b", "move"] == pytest.approx(0.06)
-    assert gathered.at["Kao Table I: a", "seed_sd"] == pytest.approx(np.std([0.49, 0.53], ddof=1))
+    assert gathered.at["SAF Table 2: b", "move"] == pytest.approx(0.06)
+    assert gathered.at["SAF Table 2: a", "seed_sd"] == pytest.approx(np.std([0.49, 0.53], ddof=1))
     assert gathered.attrs["last"] == 2 and set(gathered["metric"]) == {"SRCC"}
     assert runner.levelling_sentence(gathered, "test metric").startswith(
         "1 of 2 arms have levelled off")
@@ -302,6 +302,6 @@ def test_levelling_checks_are_saved_and_gathered_once_per_arm(tmp_path, monkeypa
     rows = json.loads((tmp_path / "levelling.json").read_text())
     assert counts == {"assessed": 2, "levelled": 1}
     assert [(r["table"], r["arm"], r["levelled"]) for r in rows] == \
-        [("kao_table1", "a", True), ("kao_table1", "b", False), ("t2", "c", None)]
+        [("saf_table2", "a", True), ("saf_table2", "b", False), ("a_extra", "c", None)]
     assert rows[2]["seed_sd"] is None and rows[0]["run"] == "kao-a"
     assert summary.levelling("other").empty

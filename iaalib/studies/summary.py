@@ -86,7 +86,8 @@ def claims(profile: str, *, root: str | os.PathLike | None = None) -> pd.DataFra
         .reset_index(drop=True)
 
 
-#: a chapter's levelling table → how the summary names it (other names are shown as saved)
+#: a chapter's levelling table → how the summary names it, in book order (other names are shown
+#: as saved, after these)
 LEVELLING_TABLES = {"kao_table1": "Kao Table I", "kao_table2": "Kao Table II",
                     "kao_table3": "Kao Table III", "kao_table5": "Kao Table V",
                     "saf_table2": "SAF Table 2", "saf_ablations": "SAF Tables 3-4 and P"}
@@ -96,14 +97,16 @@ def levelling(profile: str, *, root: str | os.PathLike | None = None) -> pd.Data
     """Every arm's levelling check that a chapter saved (:func:`results.save_levelling`), one row
     per arm, indexed ``"<table>: <arm>"`` (:data:`LEVELLING_TABLES` names the tables); an arm
     that two tables share (MTCNN #1 at λ = 1/M in Tables I and II) is counted once, under the
-    first table that saved it."""
+    first table in book order (:data:`LEVELLING_TABLES`' order, then other names)."""
+    order = list(LEVELLING_TABLES)
+    tables = sorted((n.removeprefix("levelling_") for n in results.list_result_tables(
+        profile, root=root) if n.startswith("levelling_")),
+        key=lambda t: (order.index(t) if t in order else len(order), t))
     frames = []
-    for name in results.list_result_tables(profile, root=root):
-        if name.startswith("levelling_"):
-            df, _ = results.load_result_table(name, profile, root=root)
-            table = name.removeprefix("levelling_")
-            shown = LEVELLING_TABLES.get(table, table)
-            frames.append(df.set_axis([f"{shown}: {arm}" for arm in df.index]).assign(table=table))
+    for table in tables:
+        df, _ = results.load_result_table(f"levelling_{table}", profile, root=root)
+        shown = LEVELLING_TABLES.get(table, table)
+        frames.append(df.set_axis([f"{shown}: {arm}" for arm in df.index]).assign(table=table))
     if not frames:
         return pd.DataFrame(columns=["final", "move", "seed_sd", "levelled", "epochs", "run",
                                      "metric", "last", "table"])
