@@ -10,7 +10,7 @@ from engine_helpers import make_tiny_dataset, tiny_config
 from iaalib._io import write_json
 from iaalib.engine.runrecord import Run
 from iaalib.errors import IaaError
-from iaalib.studies import runner
+from iaalib.studies import results, runner
 
 
 @pytest.fixture(scope="module")
@@ -150,21 +150,21 @@ def test_levelling_compares_the_last_move_with_the_seed_spread(tmp_path):
     assert table.at["flat", "seed_sd"] == pytest.approx(np.std([0.50, 0.52, 0.54], ddof=1))
     assert table.at["flat", "levelled"] and not table.at["rising", "levelled"]
     assert table.at["rising", "final"] == pytest.approx(0.405) and table.at["rising", "epochs"] == 3
-    text = runner.levelling_sentence(table, "SRCC")
+    text = results.levelling_sentence(table, "SRCC")
     assert text.startswith("1 of 2 arms have levelled off") and "rising (moves 0.050" in text
     curves = runner.learning_curves(runs, "test_srcc_mean")
     assert list(curves.columns)[:2] == ["flat (seed 0)", "flat (seed 1)"]
     assert curves.loc[2, "rising (seed 1)"] == pytest.approx(0.36)
     one_seed = runner.levelling({("x", 0): runs[("flat", 0)]}, "test_srcc_mean")
     assert one_seed.at["x", "levelled"] is None
-    assert "not assessed" in runner.levelling_sentence(one_seed, "SRCC")
+    assert "not assessed" in results.levelling_sentence(one_seed, "SRCC")
     # a one-epoch arm has no curve: not assessed, and named in the sentence
     short = {**runs, ("once", 0): _curve_run(tmp_path, "o0", [0.4]),
              ("once", 1): _curve_run(tmp_path, "o1", [0.5])}
     table = runner.levelling(short, "test_srcc_mean")
     assert table.at["once", "levelled"] is None and np.isnan(table.at["once", "move"])
     assert "Not assessed (one seed, or one epoch, so no curve): once." in \
-        runner.levelling_sentence(table, "SRCC")
+        results.levelling_sentence(table, "SRCC")
     # epochs without a test pass (monitor_every > 1) are left out of the curve, not NaN
     sparse = {("s", 0): _curve_run(tmp_path, "s0", [0.3, None, 0.5, None, 0.6])}
     assert list(runner.learning_curves(sparse, "test_srcc_mean")["s (seed 0)"].dropna()) == \
@@ -305,7 +305,7 @@ def test_levelling_checks_are_saved_and_gathered_once_per_arm(tmp_path, monkeypa
     import json
 
     from iaalib.book import pipeline
-    from iaalib.studies import results, summary
+    from iaalib.studies import summary
 
     monkeypatch.setenv("IAA_HOME", str(tmp_path / "home"))
     # arm "a" (runs kao-a-s0/s1): the seed mean ends 0.50 -> 0.51, move 0.01; seeds end 0.49 and
@@ -330,7 +330,7 @@ def test_levelling_checks_are_saved_and_gathered_once_per_arm(tmp_path, monkeypa
     assert gathered.at["SAF Table 2: b", "move"] == pytest.approx(0.06)
     assert gathered.at["SAF Table 2: a", "seed_sd"] == pytest.approx(np.std([0.49, 0.53], ddof=1))
     assert gathered.attrs["last"] == 2 and set(gathered["metric"]) == {"SRCC"}
-    assert runner.levelling_sentence(gathered, "test metric").startswith(
+    assert results.levelling_sentence(gathered, "test metric").startswith(
         "1 of 2 arms have levelled off")
 
     counts = pipeline.write_levelling(tmp_path / "levelling.json", "demo")

@@ -492,27 +492,6 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
     return out
 
 
-def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
-    """:func:`levelling` in one sentence (generated): how many arms levelled off, and the others
-    with their move and seed SD."""
-    known = table[table["levelled"].notna()] if len(table) else table
-    if known.empty:
-        return f"No arm has several seeds with a per-epoch {metric}, so levelling is not assessed."
-    late = known[~known["levelled"].astype(bool)]
-    last = min(int(table.attrs.get("last", 3)), int(known["epochs"].min()))
-    head = (f"{len(known) - len(late)} of {len(known)} arms have levelled off: over the last "
-            f"{last} epochs the seed-mean {metric} moves by less than its SD over seeds.")
-    unknown = [str(name) for name in table.index if name not in known.index]
-    if unknown:
-        head += (" Not assessed (one seed, or one epoch, so no curve): "
-                 + ", ".join(unknown) + ".")
-    if late.empty:
-        return head
-    items = "; ".join(f"{name} (moves {r.move:.3f}, seed SD {r.seed_sd:.3f})"
-                      for name, r in late.iterrows())
-    return f"{head} Still moving: {items}."
-
-
 # ============================================================================ data
 def training_subset(manifest: str | os.PathLike, n: int | None, *, seed: int = 0) -> Path:
     """A seeded random subset of ``n`` rows of a training manifest (file order kept), written
