@@ -256,9 +256,7 @@ def test_two_jobs_run_the_papers_side_by_side_and_each_paper_in_order(tmp_path):
     log = tmp_path / "log.txt"
     body = ("import os, time\nopen({log!r}, 'a').write(f'start {name} {{time.time()}}\\n')\n"
             "time.sleep({pause})\nopen({log!r}, 'a').write(f'end {name} {{time.time()}}\\n')\n"
-            "open({log!r}, 'a').write(f'threads {name} {{os.environ.get(\"OMP_NUM_THREADS\")}}\\n')\n"
-            "open({log!r}, 'a').write(f'priority {name} "
-            "{{os.environ.get(\"IAA_TRAINING_PRIORITY\")}}\\n')")
+            "open({log!r}, 'a').write(f'threads {name} {{os.environ.get(\"OMP_NUM_THREADS\")}}\\n')")
     for name, pause in [("01_dataset", 0), ("02_kao_a", 5), ("03_kao_b", 0), ("05_saf_a", 5),
                         ("10_summary", 0)]:
         _write_nb(nbdir / f"{name}.ipynb", _params_cell("profile = 'demo'\noverrides = {}"),
@@ -266,13 +264,11 @@ def test_two_jobs_run_the_papers_side_by_side_and_each_paper_in_order(tmp_path):
     record = pipeline.run_book("t", out=tmp_path / "out", html=False, notebook_dir=nbdir,
                                params_dir=params, jobs=2)
     assert record["status"] == "ok" and record["jobs"] == 2
-    at, threads, priority = {}, {}, {}
+    at, threads = {}, {}
     for line in log.read_text().splitlines():
         what, name, t = line.split()
         if what == "threads":
             threads[name] = t
-        elif what == "priority":
-            priority[name] = int(t)
         else:
             at[what, name] = float(t)
     assert at["start", "05_saf_a"] < at["end", "02_kao_a"] and \
@@ -287,10 +283,6 @@ def test_two_jobs_run_the_papers_side_by_side_and_each_paper_in_order(tmp_path):
                        "03_kao_b": shared, "05_saf_a": shared,
                        "10_summary": str(os.environ.get("OMP_NUM_THREADS"))}
     assert {e["name"]: e["threads"] for e in record["notebooks"]}["03_kao_b"] == int(shared)
-    # training-slot priority: how many notebooks wait for this one (01: all four others; 02: 03
-    # and the summary; 03, 05: the summary)
-    assert priority == {"01_dataset": 4, "02_kao_a": 2, "03_kao_b": 1, "05_saf_a": 1,
-                        "10_summary": 0}
     with pytest.raises(IaaError, match="jobs must be at least 1"):
         pipeline.run_book("t", out=tmp_path / "out", html=False, notebook_dir=nbdir,
                           params_dir=params, jobs=0)

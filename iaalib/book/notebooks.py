@@ -161,15 +161,12 @@ def ensure_kernel(name: str = "python3") -> str:
 
 
 @contextlib.contextmanager
-def _kernel_environment(threads: int | None = None, priority: int | None = None):
-    """Kernels inherit os.environ: show figures inline even when MPLBACKEND=Agg (make, CI), with
-    ``threads`` give torch and the BLAS libraries that many threads (``OMP_NUM_THREADS``), and
-    with ``priority`` give its runs that training-slot priority (``IAA_TRAINING_PRIORITY``)."""
+def _kernel_environment(threads: int | None = None):
+    """Kernels inherit os.environ: show figures inline even when MPLBACKEND=Agg (make, CI), and
+    with ``threads`` give torch and the BLAS libraries that many threads (``OMP_NUM_THREADS``)."""
     values = {"MPLBACKEND": _INLINE_KERNEL_BACKEND}
     if threads:
         values["OMP_NUM_THREADS"] = str(threads)
-    if priority is not None:
-        values["IAA_TRAINING_PRIORITY"] = str(priority)
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -192,20 +189,19 @@ def _first_line(source: str) -> str:
 def execute_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
                      parameters: Mapping[str, Any], *, kernel: str = "python3",
                      cwd: str | os.PathLike = NOTEBOOK_DIR, start_timeout: int = 120,
-                     progress_bar: bool = True, threads: int | None = None,
-                     priority: int | None = None) -> float:
+                     progress_bar: bool = True, threads: int | None = None) -> float:
     """Run one notebook with papermill; returns the wall time in seconds.
 
     On an error raises :class:`NotebookExecutionError` naming the notebook, the cell (execution
     count, index in the executed copy, first line of its source) and the exception; the partial
     executed notebook stays at ``output``. ``threads``: the kernel's torch/BLAS threads (None: as
-    many as the machine has); ``priority``: its runs' training-slot priority (None: the default).
+    many as the machine has).
     """
     nb, out = Path(notebook), Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        with _kernel_environment(threads, priority):
+        with _kernel_environment(threads):
             papermill.execute_notebook(str(nb), str(out), parameters=dict(parameters),
                                        kernel_name=kernel, cwd=str(cwd), log_output=False,
                                        progress_bar=progress_bar, start_timeout=start_timeout)

@@ -143,12 +143,10 @@ def execute_in_order(plans: Sequence[tuple[Path, dict[str, Any]]], *, jobs: int,
                 started = len(plans) - len(waiting)
                 print(f"[{started}/{len(plans)}] {nb.name} (profile {params.get('profile')})",
                       file=sys.stderr, flush=True)
-                threads, priority = kernel_threads(nb, waits, jobs), training_priority(nb, waits)
+                threads = kernel_threads(nb, waits, jobs)
                 fut = pool.submit(execute_notebook, nb, executed_dir / nb.name, params,
-                                  kernel=kernel, cwd=cwd, progress_bar=jobs <= 1, threads=threads,
-                                  priority=priority)
-                running[fut] = (nb, {**entry_of(nb, params), "threads": threads,
-                                     "training_priority": priority})
+                                  kernel=kernel, cwd=cwd, progress_bar=jobs <= 1, threads=threads)
+                running[fut] = (nb, {**entry_of(nb, params), "threads": threads})
             if not running:
                 break
             for fut in cf.wait(running, return_when=cf.FIRST_COMPLETED)[0]:
@@ -180,30 +178,16 @@ def kernel_threads(nb: Path, waits: Mapping[Path, Sequence[Path]], jobs: int) ->
     78–92 s (45–49 s with a core to itself); with one thread, 25 s and 41–77 s. What a kernel
     computes itself (t-SNE, Grad-CAM, scoring TID2013) may then differ from a two-thread kernel's
     in the last digits; the runs do not (a run trains with its config's ``num_threads``)."""
-    mine = _waits_for(nb, waits)
-    alone = all(o == nb or o in mine or nb in _waits_for(o, waits) for o in waits)
+    def ancestors(x: Path, seen: set[Path]) -> set[Path]:
+        for d in waits[x]:
+            if d not in seen:
+                seen.add(d)
+                ancestors(d, seen)
+        return seen
+
+    mine = ancestors(nb, set())
+    alone = all(o == nb or o in mine or nb in ancestors(o, set()) for o in waits)
     return None if jobs <= 1 or alone else max(1, (os.cpu_count() or 1) // jobs)
-
-
-def training_priority(nb: Path, waits: Mapping[Path, Sequence[Path]]) -> int:
-    """The training-slot priority of ``nb``'s runs (:func:`iaalib.studies.runner.training_slot`):
-    how many selected notebooks wait for it, directly or through others. The runs of a chapter
-    that others wait for train first; the runs no chapter waits for fill the slots last, so the
-    chapters behind them start sooner and the build ends with the fewest chapters still to run
-    (measured: ``benchmarks/results/book_demo.json``)."""
-    return sum(nb in _waits_for(other, waits) for other in waits if other != nb)
-
-
-def _waits_for(nb: Path, waits: Mapping[Path, Sequence[Path]]) -> set[Path]:
-    """Every notebook ``nb`` waits for, directly or through the ones it waits for."""
-    seen: set[Path] = set()
-    todo = list(waits[nb])
-    while todo:
-        d = todo.pop()
-        if d not in seen:
-            seen.add(d)
-            todo.extend(waits.get(d, ()))
-    return seen
 
 
 def _status_file(executed_dir: Path) -> Path:

@@ -173,38 +173,21 @@ def train_one(cfg_dict: dict, slots: int = 0, home: str | None = None) -> tuple[
     return "finished", time.perf_counter() - t0, ""
 
 
-#: The environment variable that sets a process's :func:`training_slot` priority (``iaa book``
-#: sets it for each chapter's kernel: :func:`iaalib.book.pipeline.training_priority`).
-PRIORITY_ENV = "IAA_TRAINING_PRIORITY"
-
-
 @contextlib.contextmanager
-def training_slot(slots: int, *, poll: float = 0.2, priority: int | None = None):
+def training_slot(slots: int, *, poll: float = 0.2):
     """Hold one of ``slots`` training slots while the block runs: an exclusive lock on one of
     ``IAA_HOME/slots/0.lock`` … ``<slots-1>.lock``, waiting (polling every ``poll`` s) while all
     are held. Every grid on the machine takes its runs' slots from the same files, so chapters
     executed side by side (``iaa book --jobs``) train at most ``slots`` runs at once among
-    them, and a run's wall time stays its own. ``slots`` 0 (or no fcntl): no slot.
-
-    **Choice:** a free slot goes to the waiting run with the highest ``priority`` (default: the
-    environment's ``IAA_TRAINING_PRIORITY``, else 0); each waiter leaves a ticket
-    ``slots/waiting/<priority>.<pid>.<token>``, and tickets of processes that died are ignored.
-    First come, first served left the order of two chapters' runs to chance, and with it up to a
-    minute of the demo build (``benchmarks/results/book_demo.json``, ``other_builds``)."""
+    them, and a run's wall time stays its own. ``slots`` 0 (or no fcntl): no slot."""
     if slots < 1 or fcntl is None:
         yield
         return
     folder = iaa_home() / "slots"
-    (folder / "waiting").mkdir(parents=True, exist_ok=True)
-    rank = int(os.environ.get(PRIORITY_ENV, 0) if priority is None else priority)
-    ticket = folder / "waiting" / f"{rank}.{os.getpid()}.{os.urandom(4).hex()}"
-    ticket.touch()
+    folder.mkdir(parents=True, exist_ok=True)
     handles = [open(folder / f"{i}.lock", "a") for i in range(slots)]
     try:
-        try:
-            held = _take_one(handles, poll, lambda: _outranked(ticket, rank))
-        finally:
-            ticket.unlink(missing_ok=True)
+        held = _take_one(handles, poll)
         try:
             yield
         finally:
@@ -214,37 +197,14 @@ def training_slot(slots: int, *, poll: float = 0.2, priority: int | None = None)
             fh.close()
 
 
-def _outranked(ticket: Path, rank: int) -> bool:
-    """Does a live process wait for a slot with a higher priority than ``rank``?"""
-    for other in ticket.parent.iterdir():
-        theirs, _, rest = other.name.partition(".")
-        if other == ticket or int(theirs) <= rank:
-            continue
-        if _alive(int(rest.partition(".")[0])):
-            return True
-        other.unlink(missing_ok=True)                   # a waiter that died: no longer waiting
-    return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _take_one(handles, poll: float, outranked=lambda: False):
+def _take_one(handles, poll: float):
     while True:
-        if not outranked():
-            for fh in handles:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return fh
-                except BlockingIOError:
-                    continue
+        for fh in handles:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fh
+            except BlockingIOError:
+                continue
         time.sleep(poll)
 
 
