@@ -305,3 +305,10 @@ def test_levelling_checks_are_saved_and_gathered_once_per_arm(tmp_path, monkeypa
         [("saf_table2", "a", True), ("saf_table2", "b", False), ("a_extra", "c", None)]
     assert rows[2]["seed_sd"] is None and rows[0]["run"] == "kao-a"
     assert summary.levelling("other").empty
+    # a chapter whose runs have no curve (monitor_test off, the rehearsal profile) saves an empty
+    # table: gathered as nothing, not as a crash
+    nothing = runner.levelling({("x", 0): _fake(tmp_path, "kao-x-s0")}, "test_srcc_mean")
+    assert nothing.empty
+    results.save_levelling(nothing, "kao_table1", "bare", runs=[], metric="SRCC")
+    assert summary.levelling("bare").empty
+    assert pipeline.write_levelling(tmp_path / "bare.json", "bare") == {"assessed": 0, "levelled": 0}

@@ -105,6 +105,8 @@ def levelling(profile: str, *, root: str | os.PathLike | None = None) -> pd.Data
     frames = []
     for table in tables:
         df, _ = results.load_result_table(f"levelling_{table}", profile, root=root)
+        if df.empty:  # a chapter whose runs record no per-epoch test metric
+            continue
         shown = LEVELLING_TABLES.get(table, table)
         frames.append(df.set_axis([f"{shown}: {arm}" for arm in df.index]).assign(table=table))
     if not frames:
