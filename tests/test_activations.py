@@ -14,6 +14,7 @@ from engine_helpers import make_tiny_dataset, tiny_config
 from iaalib.data import activations as A
 from iaalib.data.images import kao_transform, load_image
 from iaalib.engine.trainer import train
+from iaalib.errors import IaaError
 from iaalib.models.backbones import build_backbone
 from iaalib.models.stems import FrozenStem, StemmedModel, StemTop, stem_identity
 
@@ -152,6 +153,26 @@ def test_a_corrupt_or_partial_cache_is_rebuilt_with_a_warning(folder, tmp_path, 
     with caplog.at_level(logging.WARNING, logger="iaalib.data.activations"):
         assert torch.equal(A.load_activations(folder["images"], **args).values, acts.values)
     assert "unusable" in caplog.text
+
+
+def test_a_failed_cache_write_names_the_file_and_the_free_space(folder, tmp_path, monkeypatch):
+    """A full disk made torch.save fail mid-file with "unexpected pos 704 vs 598" (stop 23): the
+    error names the cache file, its size and the disk's free space, and leaves no partial file."""
+    import re
+
+    def full_disk(obj, fh):
+        fh.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(A.torch, "save", full_disk)
+    message = (r"activations\.pt: cannot write the activation cache \([\d,]+ MiB; [\d,]+ MiB "
+               r"free on its disk\): .*unexpected pos")
+    with pytest.raises(IaaError, match=message):
+        A.load_activations(folder["images"], stem=CountingStem, stem_id="counting", size=32,
+                           cache_root=tmp_path / "c")
+    assert not list((tmp_path / "c").rglob("activations.pt*"))        # nothing half-written
+    assert not [p for p in (tmp_path / "c").rglob("*")
+                if p.is_file() and re.search(r"\.tmp", p.name)]
 
 
 def test_unreadable_images_are_left_out_and_counted(folder, tmp_path):
