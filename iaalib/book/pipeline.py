@@ -42,6 +42,7 @@ from .notebooks import (BOOK_PARAMETERS, NOTEBOOK_DIR, NotebookExecutionError, d
                         dependencies, discover_notebooks, ensure_kernel, execute_notebook,
                         select_notebooks, shares_runs_with)
 from ..studies import summary
+from ..studies.results import nan_to_none
 from .staging import build_html, stage_book
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def write_claims(path: Path, profile: str) -> str:
     """``claims.json``: a list of claim objects (``iaalib.studies.claims.FIELDS`` first)."""
     table = summary.claims(profile)
     rows = [] if table.empty else [
-        {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+        nan_to_none(r)
         for r in table.drop(columns=["provenance"], errors="ignore").to_dict(orient="records")]
     write_json(path, rows)
     return str(path)
@@ -71,8 +72,7 @@ def write_levelling(path: Path, profile: str) -> dict[str, int]:
     ``move``, ``seed_sd``, ``levelled``, ``epochs``, ``run``; :func:`summary.levelling`). Returns
     the counts for ``book-run.json``: arms assessed and arms levelled off."""
     table = summary.levelling(profile)
-    rows = [{"arm": arm.split(": ", 1)[-1],
-             **{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}}
+    rows = [{"arm": arm.split(": ", 1)[-1], **nan_to_none(r)}
             for arm, r in table.to_dict(orient="index").items()]
     write_json(path, rows)
     assessed = [r["levelled"] for r in rows if r["levelled"] is not None]

@@ -236,8 +236,8 @@ def _build(folder: Path, key: str, image_dir, ids: np.ndarray, stem: torch.nn.Mo
         with atomic_write(values_file, "wb") as fh:
             torch.save(values, fh)
     except (OSError, RuntimeError) as e:  # torch.save reports a full disk as "unexpected pos"
-        size, free = values.nbytes / 2**20, shutil.disk_usage(folder).free / 2**20
-        raise IaaError(f"{values_file}: cannot write the activation cache ({size:,.0f} MiB; "
+        mib, free = values.nbytes / 2**20, shutil.disk_usage(folder).free / 2**20
+        raise IaaError(f"{values_file}: cannot write the activation cache ({mib:,.0f} MiB; "
                        f"{free:,.0f} MiB free on its disk): {e}") from e
     meta: dict[str, Any] = {"key": key, "version": CACHE_VERSION, "stem": stem_id, "size": size,
                             "image_dir": os.fspath(image_dir), "ids": kept,

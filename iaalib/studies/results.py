@@ -73,6 +73,11 @@ def list_result_tables(profile: str, *, root: str | os.PathLike | None = None) -
     return sorted(p.stem for p in out.glob("*.csv")) if out.is_dir() else []
 
 
+def nan_to_none(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with float NaN values as None (JSON null: NaN is not JSON)."""
+    return {k: (None if isinstance(v, float) and v != v else v) for k, v in record.items()}
+
+
 def save_levelling(table: pd.DataFrame, name: str, profile: str,
                    runs: Iterable[str | os.PathLike], *, metric: str,
                    root: str | os.PathLike | None = None) -> Path:
@@ -112,7 +117,7 @@ def save_claims(table: pd.DataFrame, name: str, profile: str, *,
     ``claims_<name>.json``: one object per claim, with the provenance of the runs behind it."""
     rows = []
     for rec in table.to_dict(orient="records"):
-        rec = {k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()}
+        rec = nan_to_none(rec)
         runs = rec.pop("runs", None) or []
         rec["provenance"] = [run_provenance(r) for r in runs]
         rows.append(rec)
