@@ -205,6 +205,18 @@ def test_dataset_batches_equal_samples_and_flip_is_seeded(folder, tmp_path):
                for k in range(len(test)))
 
 
+def test_mirror_bits_are_the_samples_augmentation_seeds():
+    """The memoised mirror choice equals augmentation_seed(seed, epoch, index) % 2 per sample."""
+    from iaalib.data.images import augmentation_seed
+    A.mirror_bits.cache_clear()
+    bits = A.mirror_bits(3, 2, 50)
+    assert bits.tolist() == [augmentation_seed(3, 2, i) % 2 for i in range(50)]
+    assert A.mirror_bits(3, 2, 50) is bits                       # once per (seed, epoch, n)
+    assert A.mirror_bits(3, 3, 50).tolist() != bits.tolist()      # another epoch, other flips
+    with pytest.raises(ValueError):
+        bits[0] = 1 - bits[0]                                     # the shared copy is read-only
+
+
 def test_a_network_above_the_stem_trains_and_scores_pixels(folder, tmp_path, monkeypatch):
     monkeypatch.setenv("IAA_HOME", str(tmp_path / "home"))
     cfg = tiny_config(folder, family="saf", epochs=2, monitor_test=True, val=False)

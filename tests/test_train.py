@@ -387,6 +387,34 @@ def test_pretrained_layers_learn_at_their_own_rate(data, tmp_path):
     assert len(T.parameter_groups(build_model(scratch.model, num_tags=2), scratch)) == 1
 
 
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_the_fused_optimiser_takes_the_textbook_step(name):
+    """build_optimizer uses torch's fused kernel on a CPU; two steps equal Adam's (Kingma & Ba,
+    Alg. 1, with L2 decay added to the gradient) or SGD with momentum's, computed by hand."""
+    from iaalib.engine.config import OptimConfig
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5))
+    grads = [torch.randn(5), torch.randn(5)]
+    optim = OptimConfig(name=name, lr=0.1, momentum=0.9, weight_decay=0.01)
+    opt = T.build_optimizer(optim, [w])
+    assert opt.defaults["fused"] is True
+    x, m, v, buf = w.detach().clone().double(), 0.0, 0.0, None
+    for t, g in enumerate(grads, start=1):
+        w.grad = g.clone()
+        opt.step()
+        g = g.double() + 0.01 * x
+        if name == "adam":
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            x = x - 0.1 * (m / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
+        else:
+            buf = g if buf is None else 0.9 * buf + g
+            x = x - 0.1 * buf
+    torch.testing.assert_close(w.detach().double(), x, rtol=1e-5, atol=1e-6)
+    meta = torch.nn.Parameter(torch.randn(2, device="meta"))
+    assert T._fused_ok([meta]) is None                           # no fused kernel: torch's default
+
+
 def test_monitor_every_records_the_test_metrics_at_its_epochs_and_the_last(data, tmp_path,
                                                                           monkeypatch):
     """monitor_every 2 of 5 epochs: test metrics after epochs 2, 4 and 5; the last epoch's pass

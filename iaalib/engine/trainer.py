@@ -175,11 +175,27 @@ def parameter_groups(model: torch.nn.Module, cfg: ExperimentConfig) -> list[dict
 
 
 def build_optimizer(optim: OptimConfig, params) -> torch.optim.Optimizer:
-    """SGD with momentum (both papers) or Adam; ``weight_decay`` is Kao's Gaussian prior."""
+    """SGD with momentum (both papers) or Adam; ``weight_decay`` is Kao's Gaussian prior.
+
+    The update runs as torch's fused kernel where the parameters' device has one (CPU and CUDA):
+    the same rule, one kernel for all tensors instead of a dozen small ops per tensor. On the
+    demo's CPU an Adam step took 0.27 ms against 1.19 for the Kao trunk and 1.80 against 6.44
+    for the fine-tuned EfficientNet-Lite0 (``benchmarks/results/train_overhead.json``)."""
+    params = list(params)
+    fused = _fused_ok(params)
     if optim.name == "sgd":
         return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum,
-                               weight_decay=optim.weight_decay)
-    return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
+                               weight_decay=optim.weight_decay, fused=fused)
+    return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay, fused=fused)
+
+
+def _fused_ok(params) -> bool | None:
+    """True when every parameter is a floating tensor on a CPU or CUDA device (where torch has a
+    fused optimiser kernel); None (torch's default) otherwise."""
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
+    ok = bool(tensors) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda")
+                               for p in tensors)
+    return True if ok else None
 
 
 def build_scheduler(optim: OptimConfig, optimizer: torch.optim.Optimizer, epochs: int):
