@@ -256,7 +256,8 @@ def _build(folder: Path, key: str, image_dir, ids: np.ndarray, stem: torch.nn.Mo
 def mirror_bits(seed: int, epoch: int, n: int) -> np.ndarray:
     """Which of samples 0..n-1 train on the mirrored image in ``epoch``: ``augmentation_seed(seed,
     epoch, index) % 2``. Computed once per process for each (seed, epoch): a pool worker trains
-    many runs with the same seeds, and each seed costs 12 µs per sample (0.3 s of a Kao run)."""
+    many runs with the same seeds, and each seed costs 8 µs per sample (0.2 s of a ten-epoch Kao
+    run; ``benchmarks/results/train_overhead.json``)."""
     bits = np.fromiter((augmentation_seed(seed, epoch, i) % 2 for i in range(n)), np.int64, n)
     bits.flags.writeable = False
     return bits

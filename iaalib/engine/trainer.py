@@ -179,8 +179,9 @@ def build_optimizer(optim: OptimConfig, params) -> torch.optim.Optimizer:
 
     The update runs as torch's fused kernel where the parameters' device has one (CPU and CUDA):
     the same rule, one kernel for all tensors instead of a dozen small ops per tensor. On the
-    demo's CPU an Adam step took 0.27 ms against 1.19 for the Kao trunk and 1.80 against 6.44
-    for the fine-tuned EfficientNet-Lite0 (``benchmarks/results/train_overhead.json``)."""
+    demo's CPU an Adam step took 0.28 ms against 0.93 for the Kao trunk and 1.86 against 6.41
+    for the fine-tuned EfficientNet-Lite0 (``benchmarks/results/train_overhead.json``). It rounds
+    differently from the per-tensor step, so results moved by about a seed's worth once."""
     params = list(params)
     fused = _fused_ok(params)
     if optim.name == "sgd":
