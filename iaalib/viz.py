@@ -400,6 +400,15 @@ def gradcam_overlay(images: Any, cams: Any, *, titles: Sequence[str] | None = No
 
 
 # ----------------------------------------------------------------------------- tables
+def levelling_table(table: pd.DataFrame, *, caption: str | None = None):
+    """Style a levelling table (:func:`iaalib.studies.runner.levelling`,
+    :func:`iaalib.studies.summary.levelling`) as every chapter shows it (a ``pandas`` Styler): the
+    final value, its last move and the SD over seeds to three decimals, "—" where not assessed."""
+    styler = table.style.format({"final": "{:.3f}", "move": "{:.3f}", "seed_sd": "{:.3f}"},
+                                na_rep="—")
+    return styler.set_caption(caption) if caption else styler
+
+
 def paper_vs_ours(table: pd.DataFrame, *, paper: str = "paper", ours: str = "ours",
                   rel_tol: float | None = None, show_delta: bool = True, fmt: str = "{:,.4g}",
                   caption: str | None = None):

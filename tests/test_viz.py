@@ -183,6 +183,16 @@ def test_gradcam_overlay_resizes_maps_and_adds_rows_per_model():
         viz.gradcam_overlay(imgs, np.ones((3, 8, 8)))
 
 
+def test_levelling_table_shows_three_decimals_and_a_dash_where_not_assessed():
+    t = pd.DataFrame({"final": [0.61234, 0.5], "move": [0.00444, np.nan],
+                      "seed_sd": [0.00101, np.nan], "levelled": [False, None]},
+                     index=["MTCNN #3", "one seed"])
+    html = viz.levelling_table(t, caption="Levelled?").to_html()
+    for text in ("0.612", "0.004", "0.001", "0.500", "—", "Levelled?"):
+        assert text in html
+    assert "0.61234" not in html and "caption" not in viz.levelling_table(t).to_html()
+
+
 def test_paper_vs_ours_adds_delta_and_shades_by_tolerance():
     t = pd.DataFrame({"paper": [76.15, 72.19, np.nan], "ours": [76.0, 60.0, 70.0],
                       "profile": ["demo"] * 3}, index=["a", "b", "c"])
