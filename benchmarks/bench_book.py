@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import machine_info, write_report  # noqa: E402
+from iaalib.studies.results import levelling_trend  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,13 +46,14 @@ def speed_probe() -> float | None:
 
 def levelling_summary(path: Path) -> dict | None:
     """The book's ``levelling.json`` in brief: arms assessed, arms levelled off, and the others
-    with their move and seed SD (None when the build wrote no such file)."""
+    with their move, seed SD and trend (None when the build wrote no such file)."""
     if not path.is_file():
         return None
     rows = [r for r in json.loads(path.read_text()) if r["levelled"] is not None]
     return {"assessed": len(rows), "levelled": sum(r["levelled"] for r in rows),
             "still_moving": [f"{r['table']}: {r['arm']} (moves {r['move']:.4f}, seed SD "
-                             f"{r['seed_sd']:.4f})" for r in rows if not r["levelled"]]}
+                             f"{r['seed_sd']:.4f}{levelling_trend(r)})"
+                             for r in rows if not r["levelled"]]}
 
 
 def main(argv=None) -> int:

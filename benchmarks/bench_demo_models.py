@@ -11,10 +11,10 @@ II and III), SAF and NIMA — with the chapters' own config builders (``studies.
 ``table2_configs``, ``table3_configs``, ``studies.saf.profile_config``) and ``--set`` overrides of
 profile settings, so a built book's runs are reused, and reports, per run family: the test metrics
 (mean ± SD over seeds), whether the test metric has levelled off (the last 2 monitored epochs move
-the seed mean by less than the seed SD) and seconds per run (from the run records: when it was
-trained, here or in a book build); then one line per target (``checks``:
-tag mAP ≥ 0.50 for λ > 0 and ≥ 0.70 at λ = 1; SRCC of p(high) ≥ 0.45 and accuracy above the
-majority rate at δ = 0; SAF/NIMA SRCC of the mean ≥ 0.55, goal 0.65).
+the seed mean by less than the seed SD; how many seeds' own curves rose or fell) and seconds per
+run (from the run records: when it was trained, here or in a book build); then one line per
+target (``checks``: tag mAP ≥ 0.50 for λ > 0 and ≥ 0.70 at λ = 1; SRCC of p(high) ≥ 0.45 and
+accuracy above the majority rate at δ = 0; SAF/NIMA SRCC of the mean ≥ 0.55, goal 0.65).
 Writes ``benchmarks/results/demo_models_<profile>.json``. Not a test: numbers, not assertions.
 """
 from __future__ import annotations

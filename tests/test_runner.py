@@ -150,8 +150,26 @@ def test_levelling_compares_the_last_move_with_the_seed_spread(tmp_path):
     assert table.at["flat", "seed_sd"] == pytest.approx(np.std([0.50, 0.52, 0.54], ddof=1))
     assert table.at["flat", "levelled"] and not table.at["rising", "levelled"]
     assert table.at["rising", "final"] == pytest.approx(0.405) and table.at["rising", "epochs"] == 3
+    # each seed's own last step: flat +0.001 on all three, rising +0.05 on both
+    assert (table.at["flat", "seeds_up"], table.at["flat", "seeds_down"]) == (3, 0)
+    assert (table.at["rising", "seeds_up"], table.at["rising", "seeds_down"]) == (2, 0)
     text = results.levelling_sentence(table, "SRCC")
-    assert text.startswith("1 of 2 arms have levelled off") and "rising (moves 0.050" in text
+    assert text.startswith("1 of 2 arms have levelled off") and \
+        "rising (moves 0.050, seed SD 0.007; rises on 2 of 2 seeds)" in text
+    # seeds that disagree on the direction (-0.08, +0.13): a move, no trend named; both falling
+    mixed = {("m", 0): _curve_run(tmp_path, "m0", [0.50, 0.60, 0.52]),
+             ("m", 1): _curve_run(tmp_path, "m1", [0.50, 0.40, 0.53]),
+             ("d", 0): _curve_run(tmp_path, "d0", [0.50, 0.60, 0.55]),
+             ("d", 1): _curve_run(tmp_path, "d1", [0.50, 0.62, 0.56])}
+    table = runner.levelling(mixed, "test_srcc_mean")
+    assert (table.at["m", "seeds_up"], table.at["m", "seeds_down"]) == (1, 1)
+    text = results.levelling_sentence(table, "SRCC")
+    assert "m (moves 0.025, seed SD 0.007)" in text and "d (moves 0.055, seed SD 0.007; falls " \
+        "on 2 of 2 seeds)" in text
+    # the same phrase from a levelling.json row (a dict); a row saved before the columns: none
+    assert results.levelling_trend({"seeds_up": 0, "seeds_down": 3}) == "; falls on 3 of 3 seeds"
+    assert results.levelling_trend({"seeds_up": 1, "seeds_down": 2}) == ""
+    assert results.levelling_trend({"move": 0.01}) == ""
     curves = runner.learning_curves(runs, "test_srcc_mean")
     assert list(curves.columns)[:2] == ["flat (seed 0)", "flat (seed 1)"]
     assert curves.loc[2, "rising (seed 1)"] == pytest.approx(0.36)

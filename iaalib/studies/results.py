@@ -91,8 +91,9 @@ def save_levelling(table: pd.DataFrame, name: str, profile: str,
 
 def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
     """A levelling table (:func:`iaalib.studies.runner.levelling`, or :func:`summary.levelling`)
-    in one sentence (generated): how many arms levelled off, and the others with their move and
-    seed SD."""
+    in one sentence (generated): how many arms levelled off, and the others with their move, seed
+    SD and, where every seed's own curve went the same way, that trend (rises / falls on n of n
+    seeds)."""
     known = table[table["levelled"].notna()] if len(table) else table
     if known.empty:
         return f"No arm has several seeds with a per-epoch {metric}, so levelling is not assessed."
@@ -106,9 +107,21 @@ def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
                  + ", ".join(unknown) + ".")
     if late.empty:
         return head
-    items = "; ".join(f"{name} (moves {r.move:.3f}, seed SD {r.seed_sd:.3f})"
+    items = "; ".join(f"{name} (moves {r.move:.3f}, seed SD {r.seed_sd:.3f}{levelling_trend(r)})"
                       for name, r in late.iterrows())
     return f"{head} Still moving: {items}."
+
+
+def levelling_trend(row) -> str:
+    """``"; falls on 3 of 3 seeds"`` when every seed's curve went the same way over the last epochs
+    (a levelling row's ``seeds_up`` / ``seeds_down``: a mapping or a row), else ``""``."""
+    up, down = row.get("seeds_up"), row.get("seeds_down")
+    if pd.isna(up) or pd.isna(down):  # None too: a table saved before the columns existed
+        return ""
+    n = int(up) + int(down)
+    if n > 1 and (up == n or down == n):
+        return f"; {'rises' if up == n else 'falls'} on {n} of {n} seeds"
+    return ""
 
 
 def save_claims(table: pd.DataFrame, name: str, profile: str, *,

@@ -423,8 +423,10 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
     """Has each arm's test metric levelled off? Per arm of a seeded grid: the final value (mean
     over seeds), ``move`` = how much the seed-mean curve moves over the last ``last`` epochs
     (max − min), ``seed_sd`` = the SD over seeds of the final value, ``levelled`` = move <
-    seed_sd (the last epochs change it by less than the run-to-run variation), and ``run`` = the
-    arm's run name without its seed (the same arm in two tables has the same ``run``).
+    seed_sd (the last epochs change it by less than the run-to-run variation), ``seeds_up`` /
+    ``seeds_down`` = how many seeds' own curves rose / fell over those epochs (all one way: a
+    trend, such as a net that still learns or overfits; mixed: noise), and ``run`` = the arm's
+    run name without its seed (the same arm in two tables has the same ``run``).
 
     **Choice:** ``last = 2`` (the change made by the final epoch): the demo's schedules cut the
     learning rate for their last epochs, and the question is whether more of them would change a
@@ -441,13 +443,17 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
         sd = float(np.std(finals, ddof=1)) if len(finals) > 1 else np.nan
         move = float(tail.max() - tail.min())
         assessed = np.isfinite(sd) and len(mean) >= last  # a one-epoch run has no curve
+        steps = [float(c.iloc[-1] - c.iloc[-last]) for c in curves if len(c) >= last]
         rows[arm_label(key)] = {"final": float(mean.iloc[-1]),
                                 "move": move if len(mean) >= last else np.nan, "seed_sd": sd,
                                 "levelled": bool(move < sd) if assessed else None,
+                                "seeds_up": sum(d > 0 for d in steps),
+                                "seeds_down": sum(d < 0 for d in steps),
                                 "epochs": int(len(mean)),
                                 "run": re.sub(r"-s\d+$", "", group[0].record.get("name", ""))}
     out = pd.DataFrame.from_dict(rows, orient="index",
-                                 columns=["final", "move", "seed_sd", "levelled", "epochs", "run"])
+                                 columns=["final", "move", "seed_sd", "levelled", "seeds_up",
+                                          "seeds_down", "epochs", "run"])
     out.attrs["last"] = int(last)
     return out
 
