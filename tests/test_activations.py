@@ -217,6 +217,47 @@ def test_mirror_bits_are_the_samples_augmentation_seeds():
         bits[0] = 1 - bits[0]                                     # the shared copy is read-only
 
 
+def test_shift_maps_is_a_zero_padded_crop():
+    """Hand-made 3x3 maps: offset (0, 0) moves the content one cell down and right, (2, 1) one
+    cell up, (1, 1) not at all; the cells moved in are zeros."""
+    x = torch.arange(27.).reshape(3, 1, 3, 3)
+    out = A.shift_maps(x, torch.tensor([[0, 0], [2, 1], [1, 1]]), 1)
+    assert out[0, 0].tolist() == [[0, 0, 0], [0, 0, 1], [0, 3, 4]]
+    assert out[1, 0].tolist() == [[12, 13, 14], [15, 16, 17], [0, 0, 0]]
+    torch.testing.assert_close(out[2], x[2])
+
+
+def test_shift_offsets_are_digits_of_the_augmentation_seed_independent_of_the_flip():
+    from iaalib.data.images import augmentation_seed
+    offsets = A.shift_offsets(3, 2, 40, 1)
+    rest = [augmentation_seed(3, 2, i) >> 1 for i in range(40)]
+    assert offsets.tolist() == [[r % 3, r // 3 % 3] for r in rest]
+    many = A.shift_offsets(5, 0, 9000, 1)
+    counts = np.bincount(many[:, 0] * 3 + many[:, 1], minlength=9)
+    assert counts.min() > 850 and counts.max() < 1150        # each of 9 offsets ~1,000 times
+    flips = A.mirror_bits(5, 0, 9000)
+    assert abs(np.corrcoef(many[:, 0], flips)[0, 1]) < 0.05
+
+
+def test_a_shifted_dataset_shifts_training_samples_only(folder, tmp_path):
+    acts = A.load_activations(folder["images"], stem=CountingStem, stem_id="counting", size=32,
+                              cache_root=tmp_path / "c")
+    ds = A.ActivationDataset(folder["train"], acts, train=True, shift=1, seed=3)
+    plain = A.ActivationDataset(folder["train"], acts, train=True, seed=3)
+    ds.set_epoch(2), plain.set_epoch(2)
+    idx = list(range(len(ds)))
+    batch, flipped = ds.batch(idx)["image"], plain.batch(idx)["image"]
+    offsets = torch.from_numpy(A.shift_offsets(3, 2, len(ds), 1).copy())
+    torch.testing.assert_close(batch, A.shift_maps(flipped, offsets, 1))   # same flips, shifted
+    torch.testing.assert_close(ds[1]["image"], batch[1])
+    assert not torch.equal(batch, flipped)
+    test = A.ActivationDataset(folder["train"], acts, train=False, shift=1, seed=3)
+    assert torch.equal(test.batch(idx)["image"],
+                       A.ActivationDataset(folder["train"], acts, train=False).batch(idx)["image"])
+    with pytest.raises(ValueError, match="shift"):
+        A.ActivationDataset(folder["train"], acts, train=True, shift=-1)
+
+
 def test_a_network_above_the_stem_trains_and_scores_pixels(folder, tmp_path, monkeypatch):
     monkeypatch.setenv("IAA_HOME", str(tmp_path / "home"))
     cfg = tiny_config(folder, family="saf", epochs=2, monitor_test=True, val=False)
@@ -239,3 +280,5 @@ def test_a_network_above_the_stem_trains_and_scores_pixels(folder, tmp_path, mon
     assert tiny_config(folder, family="saf").config_hash() == \
         tiny_config(folder, family="saf").with_overrides({"model.stem": None}).config_hash()
     assert cfg.config_hash() != cfg.with_overrides({"model.stem": None}).config_hash()
+    assert cfg.with_overrides({"data.stem_shift": 0}).config_hash() == cfg.config_hash()
+    assert cfg.with_overrides({"data.stem_shift": 1}).config_hash() != cfg.config_hash()

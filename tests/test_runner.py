@@ -197,6 +197,8 @@ def test_describe_names_the_input_and_the_schedule(data):
         runner.describe(cfg.with_overrides({"model.stem": "efficientnet_lite0:16"}))
     assert "above the frozen stem efficientnet_lite0:16" in runner.describe(
         cfg.with_overrides({"model.stem": "efficientnet_lite0:16"}))
+    assert "cached, shifted up to 1 cell(s))" in runner.describe(
+        cfg.with_overrides({"model.stem": "efficientnet_lite0:16", "data.stem_shift": 1}))
 
 
 def test_a_pool_worker_survives_an_interrupt_and_keeps_serving():

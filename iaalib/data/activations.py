@@ -253,32 +253,70 @@ def _build(folder: Path, key: str, image_dir, ids: np.ndarray, stem: torch.nn.Mo
 
 
 @functools.lru_cache(maxsize=256)
+def _draws(seed: int, epoch: int, n: int) -> np.ndarray:
+    """``augmentation_seed(seed, epoch, index)`` of samples 0..n-1, computed once per process for
+    each (seed, epoch): a pool worker trains many runs with the same seeds, and each seed costs
+    8 µs per sample (0.2 s of a ten-epoch Kao run; ``benchmarks/results/train_overhead.json``)."""
+    draws = np.fromiter((augmentation_seed(seed, epoch, i) for i in range(n)), np.uint64, n)
+    draws.flags.writeable = False
+    return draws
+
+
+@functools.lru_cache(maxsize=256)
 def mirror_bits(seed: int, epoch: int, n: int) -> np.ndarray:
     """Which of samples 0..n-1 train on the mirrored image in ``epoch``: ``augmentation_seed(seed,
-    epoch, index) % 2``. Computed once per process for each (seed, epoch): a pool worker trains
-    many runs with the same seeds, and each seed costs 8 µs per sample (0.2 s of a ten-epoch Kao
-    run; ``benchmarks/results/train_overhead.json``)."""
-    bits = np.fromiter((augmentation_seed(seed, epoch, i) % 2 for i in range(n)), np.int64, n)
+    epoch, index) % 2`` (memoised, read-only)."""
+    bits = (_draws(seed, epoch, n) % np.uint64(2)).astype(np.int64)
     bits.flags.writeable = False
     return bits
+
+
+@functools.lru_cache(maxsize=256)
+def shift_offsets(seed: int, epoch: int, n: int, shift: int) -> np.ndarray:
+    """``[n, 2]`` (row, column) offsets in 0..2·shift of samples 0..n-1 in ``epoch``: two more
+    digits of each sample's ``augmentation_seed`` (bits above the mirror bit), so the shift is
+    independent of the flip. Offset ``shift`` is no move."""
+    k = np.uint64(2 * shift + 1)
+    rest = _draws(seed, epoch, n) >> np.uint64(1)
+    offsets = np.stack([rest % k, (rest // k) % k], axis=1).astype(np.int64)
+    offsets.flags.writeable = False
+    return offsets
+
+
+def shift_maps(x: torch.Tensor, offsets: torch.Tensor, shift: int) -> torch.Tensor:
+    """Each map of ``x`` [B, C, h, w] moved by ``shift − offsets[b]`` cells (down, right), the
+    cells moved in being zeros: torchvision's ``RandomCrop(size, padding=shift)`` on activations
+    (the zero-padded crop that CIFAR training applies to pixels)."""
+    h, w = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (shift, shift, shift, shift))
+    out = torch.empty_like(x)
+    for dy, dx in torch.unique(offsets, dim=0).tolist():
+        sel = (offsets[:, 0] == dy) & (offsets[:, 1] == dx)
+        out[sel] = padded[sel, :, dy:dy + h, dx:dx + w]
+    return out
 
 
 class ActivationDataset(AvaImageDataset):
     """A manifest's rows with the cached activations in place of the image: the sample dict of
     :class:`~iaalib.data.images.AvaImageDataset` with ``"image"`` = [C, h, w] activations.
 
-    ``train`` with ``flip``: each sample is the mirrored image's activations with probability ½, a
-    pure function of (seed, epoch, index) like every augmentation here. Rows whose image is not in
-    the cache (unreadable) return None and are counted in ``skipped``. :meth:`batch` gathers a
-    whole batch at once (the engine's fast path: no per-sample Python work).
+    ``train`` with ``flip``: each sample is the mirrored image's activations with probability ½;
+    with ``shift`` > 0 its maps also move by up to ``shift`` cells each way (:func:`shift_maps`,
+    each offset equally likely). Both are pure functions of (seed, epoch, index), like every
+    augmentation here. Rows whose image is not in the cache (unreadable) return None and are
+    counted in ``skipped``. :meth:`batch` gathers a whole batch at once (the engine's fast path:
+    no per-sample Python work).
     """
 
     def __init__(self, manifest, activations: Activations, *, train: bool, flip: bool = True,
-                 seed: int = 0, tag_columns=None):
+                 shift: int = 0, seed: int = 0, tag_columns=None):
         super().__init__(manifest, image_dir=".", transform=None, seed=seed,
                          tag_columns=tag_columns)
         self.activations = activations
         self.train, self.flip = bool(train), bool(flip)
+        if shift < 0:
+            raise ValueError(f"shift must be >= 0 cells, not {shift}")
+        self.shift = int(shift) if self.train else 0
         rows = np.array([activations.row.get(int(i), -1) for i in self.image_ids], dtype=np.int64)
         self._rows = torch.from_numpy(rows)
         absent = rows < 0
@@ -300,6 +338,13 @@ class ActivationDataset(AvaImageDataset):
             return torch.zeros(len(indices), dtype=torch.long)
         return torch.from_numpy(mirror_bits(self.seed, self.epoch, len(self))[indices])
 
+    def _maps(self, views: torch.Tensor, rows: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        x = self.activations.values[views, rows]
+        if not self.shift:
+            return x
+        offsets = shift_offsets(self.seed, self.epoch, len(self), self.shift)[indices]
+        return shift_maps(x, torch.from_numpy(offsets), self.shift)
+
     def batch(self, indices) -> dict[str, Any]:
         """The collated batch of ``indices`` (unreadable rows dropped and counted)."""
         idx = np.asarray(list(indices), dtype=np.int64)
@@ -308,7 +353,7 @@ class ActivationDataset(AvaImageDataset):
         idx, rows = idx[ok.numpy()], rows[ok]
         views = self._views(idx)
         t = torch.from_numpy(idx)
-        return {"image": self.activations.values[views, rows], "dist": self._dist[t],
+        return {"image": self._maps(views, rows, idx), "dist": self._dist[t],
                 "label": self._label[t], "tags": self._tags[t],
                 "mean": torch.from_numpy(self._mean[idx]).float(), "index": t,
                 "image_id": torch.from_numpy(self.image_ids[idx]),
@@ -319,8 +364,9 @@ class ActivationDataset(AvaImageDataset):
         row = int(self._rows[index])
         if row < 0:
             return None
-        view = int(self._views(np.array([index]))[0])
-        return {"image": self.activations.values[view, row], "dist": self._dist[index],
+        at = np.array([index])
+        image = self._maps(self._views(at), torch.tensor([row]), at)[0]
+        return {"image": image, "dist": self._dist[index],
                 "label": self._label[index], "tags": self._tags[index],
                 "mean": float(self._mean[index]), "index": index,
                 "image_id": int(self.image_ids[index])}

@@ -39,6 +39,7 @@ PRESENTATION_FIELDS = ("name", "quiet", "data.num_workers", "checkpoint_every")
 #: Fields added after the first release, left out of the hash while at these values, so a config
 #: that does not use them keeps the hash (and the run directory) it had before they existed.
 LATER_FIELDS = {"model.stem": None, "data.stem_size": 112, "data.stem_flip": True,
+                "data.stem_shift": 0,
                 "monitor_test": False, "max_steps": 0, "data.decode_device": "cpu",
                 "data.resident": False, "optim.pretrained_lr_mult": 1.0, "monitor_every": 1,
                 "cpu_amp": False}
@@ -56,7 +57,9 @@ class DataConfig:
     (:mod:`iaalib.data.activations`). **Choice:** the stem sees the whole image resized to
     ``stem_size``×``stem_size`` (aspect ratio not kept, as Kao et al. resize to 256×256, so the
     whole composition is in view); ``stem_flip`` augments training with the activations of the
-    horizontally flipped image (both are cached).
+    horizontally flipped image (both are cached); ``stem_shift`` > 0 moves each training sample's
+    maps by up to that many cells each way, zeros moving in (the zero-padded random crop,
+    :func:`iaalib.data.activations.shift_maps`; 0: no shift).
 
     ``decode_device``: "cpu" decodes in the DataLoader workers; "cuda" reads only the files' bytes
     there and decodes and transforms each batch on the GPU (:mod:`iaalib.data.on_device`), where
@@ -76,6 +79,7 @@ class DataConfig:
     strict_images: bool = False
     stem_size: int = 112
     stem_flip: bool = True
+    stem_shift: int = 0
     decode_device: str = "cpu"
     resident: bool = False
 
@@ -354,6 +358,7 @@ class ExperimentConfig:
             ("grad_accumulation", self.grad_accumulation >= 1, "at least 1"),
             ("checkpoint_every", self.checkpoint_every >= 0, "0 or more"),
             ("max_steps", self.max_steps >= 0, "0 (no limit) or more"),
+            ("data.stem_shift", self.data.stem_shift >= 0, "0 (no shift) or more cells"),
             ("data.decode_device", re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.data.decode_device)
              is not None, "'cpu', 'auto' or 'cuda[:N]'"),
             ("data.resident", not self.data.resident or self.data.decode_device != "cpu",

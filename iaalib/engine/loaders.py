@@ -65,6 +65,7 @@ def build_dataset(cfg: ExperimentConfig, manifest, *, train: bool, image_dir=Non
         acts = stem_activations(cfg.model.stem, image_dir or cfg.data.image_dir,
                                 cfg.data.stem_size)
         return ActivationDataset(manifest, acts, train=train, flip=cfg.data.stem_flip,
+                                 shift=cfg.data.stem_shift,
                                  seed=cfg.seed, tag_columns=tag_columns)
     args = (manifest, image_dir or cfg.data.image_dir, build_transform(cfg.data, train=train))
     kwargs = dict(strict=cfg.data.strict_images, seed=cfg.seed, tag_columns=tag_columns)

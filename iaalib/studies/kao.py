@@ -95,6 +95,10 @@ class KaoSettings:
     ``stem``: the networks train above this frozen ImageNet stem (:mod:`iaalib.models.stems`;
     the profile's ``stem``, shared with the SAF chapters) on its cached activations of the whole
     image resized to ``stem_size``²; None trains end to end on pixels, as the paper does.
+    **Choice:** ``stem_shift`` moves each training sample's cached maps by up to that many cells
+    each way, zeros moving in (:func:`iaalib.data.activations.shift_maps`): the paper's random
+    227² crops of a 256² image move the content by up to 29 pixels, which cached activations of
+    the whole image cannot do; 0 trains on the unshifted maps.
     ``monitor_test`` records the test metrics after every epoch (the chapters' learning curves);
     ``max_steps`` ends each run after that many optimiser steps (0: the whole schedule; the
     rehearsal profile); ``decode_device``, ``resident``: the GPU data path
@@ -146,6 +150,7 @@ class KaoSettings:
     mtrl_weight: float | None = None
     stem: str | None = None
     stem_size: int = 112
+    stem_shift: int = 0
     cpu_amp: bool = False
     monitor_test: bool = False
     max_steps: int = 0
@@ -309,6 +314,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "data": {"train": os.fspath(train), "test": os.fspath(test),
                  "image_dir": os.fspath(image_dir), "transform": "kao", "resize": s.resize,
                  "crop": s.crop, "num_workers": s.num_workers, "stem_size": s.stem_size,
+                 "stem_shift": s.stem_shift,
                  "decode_device": s.decode_device, "resident": bool(s.resident)},
         "model": model,
         "loss": loss,

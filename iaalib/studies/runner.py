@@ -304,7 +304,8 @@ def describe(cfg: ExperimentConfig) -> str:
     """A run's training setup in one line (for a chapter's opening printout)."""
     d, m, o = cfg.data, cfg.model, cfg.optim
     if m.stem:
-        seen = f"above the frozen stem {m.stem} (whole image at {d.stem_size}², cached)"
+        shifted = f", shifted up to {d.stem_shift} cell(s)" if d.stem_shift else ""
+        seen = f"above the frozen stem {m.stem} (whole image at {d.stem_size}², cached{shifted})"
     elif d.transform == "kao":
         seen = f"{d.crop}² crops of {d.resize}² images"
     else:
