@@ -75,6 +75,7 @@ def test_unknown_key_names_file_and_line(tmp_path):
     ("model:\n  family: saf\n  decoder: false\n", None, "loss.alpha: must be 0"),
     ("data: [1, 2]\n", 1, "data: expected a mapping"),
     ("data:\n  stem_shift: -1\n", None, "data.stem_shift: must be 0 (no shift) or more"),
+    ("data:\n  stem_shift: 1\n", None, "data.stem_shift: must be 0 without model.stem"),
 ])
 def test_bad_values_are_clear_errors(tmp_path, text, line, fragment):
     path = tmp_path / "bad.yaml"

@@ -376,6 +376,9 @@ class ExperimentConfig:
             raise bad("loss.lam", str(e)) from None
         if self.loss.mtrl.enabled and self.model.family not in KAO_FAMILIES:
             raise bad("loss.mtrl.enabled", "MTRL applies to Kao's multi-task families only")
+        if self.data.stem_shift and self.model.stem is None:
+            raise bad("data.stem_shift", "must be 0 without model.stem (it moves cached stem maps; "
+                      "on pixels the transform crops)")
         if self.model.stem is not None:
             try:
                 parse_stem(self.model.stem)
