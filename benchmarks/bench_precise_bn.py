@@ -41,7 +41,8 @@ def _evaluate(model, cfg, tags) -> dict:
 
 def precise_bn(model, cfg, tags) -> int:
     """Replace the running statistics of every batch-norm layer by the average over one pass of
-    the training set (unaugmented); returns the number of layers."""
+    the training set (unaugmented, in fp32 even for a run trained under ``cpu_amp``); returns the
+    number of layers."""
     from iaalib.engine.loaders import build_batch_sampler, build_dataset, make_loader
     layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in layers:
@@ -67,12 +68,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     os.environ["IAA_HOME"] = str(Path(args.home).resolve())
     from iaalib.engine.evaluate import load_model
+    from iaalib.engine.runrecord import Run
 
     rows = []
     for pattern in args.globs:
         for run in sorted((Path(args.home) / "runs").glob(pattern)):
+            if Run(run).status != "finished":  # its last.pt is a resume point, not the result
+                print(run.name, "skipped: not finished", flush=True)
+                continue
             model, cfg, state = load_model(run / "checkpoints" / "last.pt")
             if cfg.data.stem_shift:
+                print(run.name, "skipped: trained on shifted maps", flush=True)
                 continue
             tags = list(state.get("tag_columns", []))
             before = _evaluate(model, cfg, tags)

@@ -225,6 +225,12 @@ def test_shift_maps_is_a_zero_padded_crop():
     assert out[0, 0].tolist() == [[0, 0, 0], [0, 0, 1], [0, 3, 4]]
     assert out[1, 0].tolist() == [[12, 13, 14], [15, 16, 17], [0, 0, 0]]
     torch.testing.assert_close(out[2], x[2])
+    # a 3x4 map moved by two cells up and two left (shift 2, offset (4, 4)), by hand
+    y = torch.arange(12.).reshape(1, 1, 3, 4)
+    assert A.shift_maps(y, torch.tensor([[4, 4]]), 2)[0, 0].tolist() == \
+        [[10, 11, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    assert A.shift_maps(y, torch.tensor([[0, 3]]), 2)[0, 0].tolist() == \
+        [[0, 0, 0, 0], [0, 0, 0, 0], [1, 2, 3, 0]]
 
 
 def test_shift_offsets_are_digits_of_the_augmentation_seed_independent_of_the_flip():
@@ -254,8 +260,13 @@ def test_a_shifted_dataset_shifts_training_samples_only(folder, tmp_path):
     test = A.ActivationDataset(folder["train"], acts, train=False, shift=1, seed=3)
     assert torch.equal(test.batch(idx)["image"],
                        A.ActivationDataset(folder["train"], acts, train=False).batch(idx)["image"])
-    with pytest.raises(ValueError, match="shift"):
-        A.ActivationDataset(folder["train"], acts, train=True, shift=-1)
+    # a batch in any order is its samples in that order
+    some = ds.batch([5, 0, 3])["image"]
+    torch.testing.assert_close(some, torch.stack([ds[5]["image"], ds[0]["image"], ds[3]["image"]]))
+    for bad in (-1, 8):  # 8x8 maps: a shift of 8 cells would leave some samples all zeros
+        with pytest.raises(ValueError, match="shift must be 0 to 7 cells"):
+            A.ActivationDataset(folder["train"], acts, train=True, shift=bad)
+    assert A.ActivationDataset(folder["train"], acts, train=True, shift=7).shift == 7
 
 
 def test_a_network_above_the_stem_trains_and_scores_pixels(folder, tmp_path, monkeypatch):

@@ -166,9 +166,19 @@ def test_levelling_compares_the_last_move_with_the_seed_spread(tmp_path):
     text = results.levelling_sentence(table, "SRCC")
     assert "m (moves 0.025, seed SD 0.007)" in text and "d (moves 0.055, seed SD 0.007; falls " \
         "on 2 of 2 seeds)" in text
+    # a seed whose curve did not move at all (0.55 -> 0.55) breaks the trend of the other two
+    tied = {("t", 0): _curve_run(tmp_path, "t0", [0.50, 0.60, 0.55]),
+            ("t", 1): _curve_run(tmp_path, "t1", [0.50, 0.62, 0.56]),
+            ("t", 2): _curve_run(tmp_path, "t2", [0.50, 0.55, 0.55])}
+    table = runner.levelling(tied, "test_srcc_mean")
+    assert table.loc["t", ["seeds_up", "seeds_down", "seeds"]].tolist() == [0, 2, 3]
+    assert results.levelling_trend(table.loc["t"]) == ""
     # the same phrase from a levelling.json row (a dict); a row saved before the columns: none
-    assert results.levelling_trend({"seeds_up": 0, "seeds_down": 3}) == "; falls on 3 of 3 seeds"
+    assert results.levelling_trend({"seeds_up": 0, "seeds_down": 3, "seeds": 3}) == \
+        "; falls on 3 of 3 seeds"
+    assert results.levelling_trend({"seeds_up": 0, "seeds_down": 2, "seeds": 3}) == ""
     assert results.levelling_trend({"seeds_up": 1, "seeds_down": 2}) == ""
+    assert results.levelling_trend({"seeds_up": 0, "seeds_down": 3}) == "; falls on 3 of 3 seeds"
     assert results.levelling_trend({"move": 0.01}) == ""
     curves = runner.learning_curves(runs, "test_srcc_mean")
     assert list(curves.columns)[:2] == ["flat (seed 0)", "flat (seed 1)"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iaalib.errors import IaaError
+from iaalib.errors import DataFormatError, IaaError
 from iaalib.studies import kao, runner
 from iaalib.studies.paper import paper_next_to_ours, paper_table
 
@@ -128,6 +128,17 @@ def test_configs_carry_what_each_run_varies(tmp_path):
     assert t3f[("MTRLCNN", "MTCNN #1")].model.options == t3[("MTRLCNN", "MTCNN #1")].model.options
     with pytest.raises(ValueError, match="not fine-tuned"):
         kao.finetune_config(kao.KaoSettings(finetune_weights=None), data, backbone="alexnet")
+    # the profile's kao_stem_shift reaches every Kao config's data.stem_shift (the trunks and the
+    # fine-tuned nets alike); without a stem it is a config error, not a silent no-op
+    shifted = kao.KaoSettings.from_settings({"stem": "efficientnet_lite0:16", "kao_stem_shift": 1})
+    assert (shifted.stem, shifted.stem_shift) == ("efficientnet_lite0:16", 1)
+    on_stem = dataclasses.replace(WHOLE, stem="efficientnet_lite0:16", stem_shift=1)
+    assert {c.data.stem_shift for c in kao.table1_configs(on_stem, data).values()} == {1}
+    assert kao.table3_configs(on_stem, data, backbones=("efficientnet_lite0",))[
+        ("MTRLCNN", "EfficientNet-Lite0 FT")].data.stem_shift == 1
+    assert {c.data.stem_shift for c in t1.values()} == {0}
+    with pytest.raises(DataFormatError, match="stem_shift"):
+        kao.table1_configs(dataclasses.replace(WHOLE, stem_shift=1), data)
 
 
 def test_shared_runs_share_one_config_hash(tmp_path):

@@ -69,9 +69,9 @@ def write_claims(path: Path, profile: str) -> str:
 
 def write_levelling(path: Path, profile: str) -> dict[str, int]:
     """``levelling.json``: one object per trained arm (``table``, ``arm``, ``metric``, ``final``,
-    ``move``, ``seed_sd``, ``levelled``, ``seeds_up``, ``seeds_down``, ``epochs``, ``run``;
-    :func:`summary.levelling`). Returns the counts for ``book-run.json``: arms assessed and arms
-    levelled off."""
+    ``move``, ``seed_sd``, ``levelled``, ``seeds_up``, ``seeds_down``, ``seeds``, ``epochs``,
+    ``run``; :func:`summary.levelling`). Returns the counts for ``book-run.json``: arms assessed
+    and arms levelled off."""
     table = summary.levelling(profile)
     rows = [{"arm": arm.split(": ", 1)[-1], **nan_to_none(r)}
             for arm, r in table.to_dict(orient="index").items()]

@@ -314,8 +314,10 @@ class ActivationDataset(AvaImageDataset):
                          tag_columns=tag_columns)
         self.activations = activations
         self.train, self.flip = bool(train), bool(flip)
-        if shift < 0:
-            raise ValueError(f"shift must be >= 0 cells, not {shift}")
+        side = min(activations.values.shape[-2:])
+        if shift < 0 or (self.train and shift >= side):
+            raise ValueError(f"shift must be 0 to {side - 1} cells for {side}-cell maps, not "
+                             f"{shift} (a larger shift leaves some samples all zeros)")
         self.shift = int(shift) if self.train else 0
         rows = np.array([activations.row.get(int(i), -1) for i in self.image_ids], dtype=np.int64)
         self._rows = torch.from_numpy(rows)

@@ -114,11 +114,13 @@ def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
 
 def levelling_trend(row) -> str:
     """``"; falls on 3 of 3 seeds"`` when every seed's curve went the same way over the last epochs
-    (a levelling row's ``seeds_up`` / ``seeds_down``: a mapping or a row), else ``""``."""
+    (a levelling row's ``seeds_up`` / ``seeds_down`` of ``seeds``: a mapping or a row), else
+    ``""``; a seed whose curve did not move breaks the trend."""
     up, down = row.get("seeds_up"), row.get("seeds_down")
     if pd.isna(up) or pd.isna(down):  # None too: a table saved before the columns existed
         return ""
-    n = int(up) + int(down)
+    n = row.get("seeds")
+    n = int(up) + int(down) if pd.isna(n) else int(n)  # saved before ``seeds``: the seeds that moved
     if n > 1 and (up == n or down == n):
         return f"; {'rises' if up == n else 'falls'} on {n} of {n} seeds"
     return ""

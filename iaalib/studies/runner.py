@@ -425,8 +425,8 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
     over seeds), ``move`` = how much the seed-mean curve moves over the last ``last`` epochs
     (max − min), ``seed_sd`` = the SD over seeds of the final value, ``levelled`` = move <
     seed_sd (the last epochs change it by less than the run-to-run variation), ``seeds_up`` /
-    ``seeds_down`` = how many seeds' own curves rose / fell over those epochs (all one way: a
-    trend, such as a net that still learns or overfits; mixed: noise), and ``run`` = the arm's
+    ``seeds_down`` = how many of the ``seeds`` curves rose / fell over those epochs (all one way:
+    a trend, such as a net that still learns or overfits; mixed: noise), and ``run`` = the arm's
     run name without its seed (the same arm in two tables has the same ``run``).
 
     **Choice:** ``last = 2`` (the change made by the final epoch): the demo's schedules cut the
@@ -449,12 +449,12 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
                                 "move": move if len(mean) >= last else np.nan, "seed_sd": sd,
                                 "levelled": bool(move < sd) if assessed else None,
                                 "seeds_up": sum(d > 0 for d in steps),
-                                "seeds_down": sum(d < 0 for d in steps),
+                                "seeds_down": sum(d < 0 for d in steps), "seeds": len(steps),
                                 "epochs": int(len(mean)),
                                 "run": re.sub(r"-s\d+$", "", group[0].record.get("name", ""))}
     out = pd.DataFrame.from_dict(rows, orient="index",
                                  columns=["final", "move", "seed_sd", "levelled", "seeds_up",
-                                          "seeds_down", "epochs", "run"])
+                                          "seeds_down", "seeds", "epochs", "run"])
     out.attrs["last"] = int(last)
     return out
 

@@ -111,7 +111,8 @@ def levelling(profile: str, *, root: str | os.PathLike | None = None) -> pd.Data
         frames.append(df.set_axis([f"{shown}: {arm}" for arm in df.index]).assign(table=table))
     if not frames:
         return pd.DataFrame(columns=["final", "move", "seed_sd", "levelled", "seeds_up",
-                                     "seeds_down", "epochs", "run", "metric", "last", "table"])
+                                     "seeds_down", "seeds", "epochs", "run", "metric", "last",
+                                     "table"])
     out = pd.concat(frames)
     named = out["run"].fillna("").astype(str) != ""
     out = out[~(named & out["run"].duplicated())]
