@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     os.environ["IAA_HOME"] = str(Path(args.home).resolve())
     from iaalib.engine.evaluate import load_model
     from iaalib.engine.runrecord import Run
+    from iaalib.errors import IaaError
 
     rows = []
     for pattern in args.globs:
@@ -81,7 +82,11 @@ def main(argv=None) -> int:
                 print(run.name, "skipped: trained on shifted maps", flush=True)
                 continue
             tags = list(state.get("tag_columns", []))
-            before = _evaluate(model, cfg, tags)
+            try:
+                before = _evaluate(model, cfg, tags)
+            except IaaError as e:  # e.g. a run of another SynthAVA size: its manifest moved on
+                print(run.name, "skipped:", e, flush=True)
+                continue
             n = precise_bn(model, cfg, tags)
             after = _evaluate(model, cfg, tags)
             rows.append({"run": run.name, "epoch": state.get("epoch"), "bn_layers": n,
