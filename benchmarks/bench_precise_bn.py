@@ -29,13 +29,8 @@ METRICS = ("srcc_p_high", "acc", "semantic_ap")
 
 
 def _evaluate(model, cfg, tags) -> dict:
-    from iaalib.engine.evaluate import compute_metrics, predict
-    from iaalib.engine.loaders import build_batch_sampler, build_dataset, make_loader
-    ds = build_dataset(cfg, cfg.data.test, train=False, tag_columns=tags)
-    sampler = build_batch_sampler(ds, cfg.data, 256, shuffle=False, seed=cfg.seed)
-    pred = predict(model, make_loader(ds, sampler, num_workers=0, seed=cfg.seed), device="cpu",
-                   tag_columns=tags, channels_last=cfg.channels_last)
-    m = compute_metrics(pred, n_total=len(ds))
+    from iaalib.engine.evaluate import evaluate_model
+    m, _ = evaluate_model(model, cfg, cfg.data.test, tags, batch_size=256, device="cpu")
     return {k: round(float(m[k]), 4) for k in METRICS if m.get(k) is not None}
 
 

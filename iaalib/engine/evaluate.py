@@ -224,10 +224,25 @@ def evaluate_run(run_dir: str | os.PathLike, *, manifest: str | os.PathLike | No
     manifest = manifest or cfg.data.test
     if not manifest:
         raise IaaError(f"{run_dir}: the run has no test manifest; pass --manifest")
-    tag_columns = list(state.get("tag_columns", []))
+    result, pred = evaluate_model(model, cfg, manifest, list(state.get("tag_columns", [])),
+                                  images=images, batch_size=batch_size, device=device)
+    result.update({"run": str(run_dir), "checkpoint": checkpoint, "manifest": str(manifest),
+                   "epoch": state.get("epoch")})
+    if return_predictions:
+        result["predictions"] = pred
+    return result
+
+
+def evaluate_model(model: torch.nn.Module, cfg: ExperimentConfig, manifest,
+                   tag_columns: Sequence[str], *, images: str | os.PathLike | None = None,
+                   batch_size: int | None = None, device: str = "auto"
+                   ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """(metrics, predictions) of ``model``, trained with ``cfg``, on ``manifest`` (images under
+    ``images``, default ``cfg``'s image directory); the tag metrics where the manifest has every
+    one of ``tag_columns``."""
     header = pd.read_csv(manifest, nrows=0).columns if isinstance(manifest, (str, os.PathLike)) \
         else manifest.columns
-    usable_tags = tag_columns if all(c in header for c in tag_columns) else []
+    usable_tags = list(tag_columns) if all(c in header for c in tag_columns) else []
     ds = build_dataset(cfg, manifest, train=False, image_dir=images, tag_columns=usable_tags)
     dev = select_device(device)
     model.to(dev)
@@ -236,12 +251,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, manifest: str | os.PathLike | No
     loader = make_loader(ds, sampler, num_workers=cfg.data.num_workers, seed=cfg.seed)
     pred = predict(model, loader, device=dev, tag_columns=usable_tags,
                    channels_last=cfg.channels_last)
-    result = compute_metrics(pred, n_total=len(ds))
-    result.update({"run": str(run_dir), "checkpoint": checkpoint, "manifest": str(manifest),
-                   "epoch": state.get("epoch")})
-    if return_predictions:
-        result["predictions"] = pred
-    return result
+    return compute_metrics(pred, n_total=len(ds)), pred
 
 
 def predict_files(paths: Sequence[str | os.PathLike], model: torch.nn.Module,
