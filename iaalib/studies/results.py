@@ -89,6 +89,11 @@ def save_levelling(table: pd.DataFrame, name: str, profile: str,
                              note=f"has the test {metric} of each arm levelled off?")
 
 
+#: The columns of a levelling table (:func:`iaalib.studies.runner.levelling`).
+LEVELLING_COLUMNS = ("final", "move", "seed_sd", "levelled", "seeds_up", "seeds_down", "seeds",
+                     "epochs", "run")
+
+
 def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
     """A levelling table (:func:`iaalib.studies.runner.levelling`, or :func:`summary.levelling`)
     in one sentence (generated): how many arms levelled off, and the others with their move, seed

@@ -47,6 +47,7 @@ from ..engine.loaders import stem_activations
 from ..engine.runrecord import Run
 from ..errors import IaaError, TrainingDivergedError
 from ..paths import iaa_home
+from .results import LEVELLING_COLUMNS
 
 try:
     import fcntl
@@ -452,9 +453,7 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
                                 "seeds_down": sum(d < 0 for d in steps), "seeds": len(steps),
                                 "epochs": int(len(mean)),
                                 "run": re.sub(r"-s\d+$", "", group[0].record.get("name", ""))}
-    out = pd.DataFrame.from_dict(rows, orient="index",
-                                 columns=["final", "move", "seed_sd", "levelled", "seeds_up",
-                                          "seeds_down", "seeds", "epochs", "run"])
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=list(LEVELLING_COLUMNS))
     out.attrs["last"] = int(last)
     return out
 

@@ -110,9 +110,7 @@ def levelling(profile: str, *, root: str | os.PathLike | None = None) -> pd.Data
         shown = LEVELLING_TABLES.get(table, table)
         frames.append(df.set_axis([f"{shown}: {arm}" for arm in df.index]).assign(table=table))
     if not frames:
-        return pd.DataFrame(columns=["final", "move", "seed_sd", "levelled", "seeds_up",
-                                     "seeds_down", "seeds", "epochs", "run", "metric", "last",
-                                     "table"])
+        return pd.DataFrame(columns=[*results.LEVELLING_COLUMNS, "metric", "last", "table"])
     out = pd.concat(frames)
     named = out["run"].fillna("").astype(str) != ""
     out = out[~(named & out["run"].duplicated())]
