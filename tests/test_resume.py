@@ -38,6 +38,9 @@ def _config(data, variant="mtcnn1", num_workers=0):
                                                    "update_every": 2},
                                 "semantic_early_stop": {"enabled": True, "min_delta": 1.0}},
                           optim={"schedule": "step", "step_size": 1, "gamma": 0.5})
+    elif variant == "ema":  # the averaged weights and their step count are resume state too
+        cfg = tiny_config(data, family="mtcnn1", epochs=3, checkpoint_every=1, model=kao_model,
+                          optim={"ema_decay": 0.7})
     else:  # SAF: aspect-ratio buckets, batch norm in the decoder
         cfg = tiny_config(data, family="saf", epochs=3, checkpoint_every=1)
     return cfg.with_overrides({"data.num_workers": num_workers})
@@ -71,7 +74,7 @@ def _assert_same_results(run_dir: Path, ref_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("variant, num_workers", [("mtcnn1", 0), ("mtcnn1", 2), ("mtrl", 0),
-                                                   ("saf", 0)])
+                                                   ("ema", 0), ("saf", 0)])
 def test_interrupted_then_resumed_equals_uninterrupted(data, references, tmp_path, monkeypatch,
                                                        variant, num_workers):
     # with 2 loader workers too: augmentation is a function of (seed, epoch, index), so the

@@ -148,6 +148,24 @@ def test_book_config_reads_the_standard_split_of_a_profile(home, data):
         saf.book_config("missing-profile", data["images"])
 
 
+def test_profile_settings_reach_every_saf_and_nima_config(home, data):
+    """profile_config reads the profile's saf_* settings: saf_ema_decay (0 in every shipped
+    profile, so their hashes are unchanged) reaches SAF and NIMA alike."""
+    from iaalib import profiles
+    folder = home / "data" / "manifests" / "smoke" / "standard"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("train", "test"):
+        (folder / f"{name}.csv").write_bytes(Path(data[name]).read_bytes())
+    plain = saf.profile_config(profiles.chapter_settings("smoke", "05_saf_model"), data["images"])
+    averaged = saf.profile_config(profiles.chapter_settings(
+        "smoke", "05_saf_model", '{"saf_ema_decay": 0.98}'), data["images"])
+    assert (plain.optim.ema_decay, averaged.optim.ema_decay) == (0.0, 0.98)
+    assert saf.nima_config(averaged).optim.ema_decay == 0.98
+    assert plain.config_hash() == plain.with_overrides({"optim.ema_decay": 0.0}).config_hash()
+    assert averaged.config_hash() != plain.config_hash()
+    assert averaged.with_overrides({"optim.ema_decay": 0.0}).config_hash() == plain.config_hash()
+
+
 # ----------------------------------------------------------------------------- training a grid
 def test_run_configs_trains_each_hash_once_and_reuses(base, trained, monkeypatch):
     assert {r.status for r in trained.values()} == {"finished"}

@@ -504,3 +504,39 @@ def test_cpu_amp_trains_in_bf16_and_scores_in_fp32(data, tmp_path, monkeypatch):
     before_the_field = {k: v for k, v in base.to_dict().items() if k != "cpu_amp"}
     monkeypatch.setattr(ExperimentConfig, "to_dict", lambda self: dict(before_the_field))
     assert base.config_hash() == h  # a run trained before cpu_amp existed keeps its directory
+
+
+def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data, tmp_path):
+    """optim.ema_decay d: after n steps the averaged weights are w₁·dⁿ⁻¹ + Σₖ₌₂ⁿ (1 − d)·dⁿ⁻ᵏ·wₖ
+    of the trained weights wₖ after step k (batch-norm statistics alike); best.pt, the test
+    predictions and evaluate_run all read the average, and the default (0) leaves the hash alone."""
+    d = 0.6
+    model = {"family": "mtcnn1", "width_mult": 0.125, "fc_dim": 32, "dropout": 0.0,
+             "options": {"batch_norm": True}}
+    cfg = tiny_config(data, family="mtcnn1", epochs=2, val=False, optim={"ema_decay": d},
+                      model=model)
+    plain = tiny_config(data, family="mtcnn1", epochs=2, val=False, model=model)
+    assert cfg.with_overrides({"optim.ema_decay": 0.0}).config_hash() == plain.config_hash()
+    assert cfg.config_hash() != plain.config_hash()
+    trainer = T.Trainer(cfg, tmp_path / "ema")
+    trainer.start(resume=False)
+    seen = []
+    trainer.optimizer.register_step_post_hook(lambda *_: seen.append(
+        {k: v.detach().clone().double() for k, v in trainer.model.state_dict().items()
+         if v.is_floating_point()}))
+    trainer.fit()
+    trainer.finish()
+    assert len(seen) == 6  # 24 training images in batches of 8, 2 epochs
+    expected = {k: sum((d ** (len(seen) - 1) if i == 0 else (1 - d) * d ** (len(seen) - 1 - i))
+                       * w[k] for i, w in enumerate(seen)) for k in seen[0]}
+    best = load_checkpoint(tmp_path / "ema" / "checkpoints" / "best.pt")["model"]
+    assert any(k.endswith("running_var") for k in expected)  # batch-norm statistics averaged too
+    for k, v in expected.items():
+        torch.testing.assert_close(best[k].double(), v, rtol=1e-5, atol=1e-6)
+    assert not all(torch.equal(best[k].double(), seen[-1][k]) for k in expected)  # not the last
+    from iaalib.engine.evaluate import evaluate_run
+    metrics = read_json(tmp_path / "ema" / "metrics.json")
+    again = evaluate_run(tmp_path / "ema")
+    assert again["acc"] == metrics["acc"] and again["srcc_p_high"] == metrics["srcc_p_high"]
+    with pytest.raises(Exception, match="ema_decay"):
+        tiny_config(data, family="mtcnn1", optim={"ema_decay": 1.0})

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .._io import atomic_write, read_json, write_json
@@ -252,6 +253,11 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         else:
             self.net = self.model
+        #: The weights a run's result is: an average of the trained ones (``optim.ema_decay``).
+        self.ema = (AveragedModel(self.model, use_buffers=True,
+                                  multi_avg_fn=get_ema_multi_avg_fn(cfg.optim.ema_decay))
+                    if cfg.optim.ema_decay else None)
+        self.eval_model = self.ema.module if self.ema is not None else self.model
         _decorrelate_ranks(cfg.seed, dinfo.rank, 0)
         self.optimizer = build_optimizer(cfg.optim, parameter_groups(self.model, cfg))
         self.scheduler = build_scheduler(cfg.optim, self.optimizer, cfg.epochs)
@@ -287,7 +293,12 @@ class Trainer:
         if ckpt.get("config_hash") != self.cfg.config_hash():
             raise CheckpointError(f"{path}: written for another config (hash "
                                   f"{str(ckpt.get('config_hash'))[:10]})")
-        self.model.load_state_dict(ckpt["model"])
+        if self.ema is not None:
+            self.model.load_state_dict(ckpt["train_model"])
+            self.ema.module.load_state_dict(ckpt["model"])
+            self.ema.n_averaged.fill_(int(ckpt["ema_n_averaged"]))
+        else:
+            self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -309,14 +320,18 @@ class Trainer:
                           resumed=[*rec.get("resumed", []), where])
 
     def weights_state(self) -> dict[str, Any]:
-        """What evaluation and fine-tuning read: the weights, the config and where training is."""
+        """What evaluation and fine-tuning read: the weights (averaged ones with
+        ``optim.ema_decay``), the config and where training is."""
         return {"config": self.cfg.to_dict(), "config_hash": self.cfg.config_hash(),
-                "tag_columns": self.tag_columns, "model": self.model.state_dict(),
+                "tag_columns": self.tag_columns, "model": self.eval_model.state_dict(),
                 "task": self.task.state_dict(), **self.state}
 
     def checkpoint_state(self) -> dict[str, Any]:
-        """What resuming needs on top: optimiser, scheduler and RNG states."""
-        return {**self.weights_state(), "optimizer": self.optimizer.state_dict(),
+        """What resuming needs on top: optimiser, scheduler and RNG states (and the trained
+        weights behind an average)."""
+        averaged = ({"train_model": self.model.state_dict(),
+                     "ema_n_averaged": int(self.ema.n_averaged)} if self.ema is not None else {})
+        return {**self.weights_state(), **averaged, "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "rng": rng_state()}
 
@@ -393,6 +408,8 @@ class Trainer:
             if last_in_group:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
                 st["step"] += 1
                 self.task.end_step(st["step"], epoch)
                 if cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0 \
@@ -546,7 +563,7 @@ class Trainer:
                                       shuffle=False, seed=cfg.seed,
                                       num_replicas=self.dinfo.world_size, rank=self.dinfo.rank)
         loader = make_loader(dataset, sampler, num_workers=cfg.data.num_workers, seed=cfg.seed)
-        pred = predict(self.model, loader, device=self.device, tag_columns=self.tag_columns,
+        pred = predict(self.eval_model, loader, device=self.device, tag_columns=self.tag_columns,
                        amp=self.eval_amp, channels_last=cfg.channels_last)
         pred = merge_predictions(all_gather_objects(pred, self.dinfo))
         metrics = compute_metrics(pred, n_total=len(dataset))
@@ -563,7 +580,7 @@ class Trainer:
         if best_is_last and self.dinfo.is_main:
             save_checkpoint(ckpt_dir / "best.pt", final)
         elif not best_is_last and st["best"]["epoch"] != st["epoch"]:
-            self.model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt")["model"])
+            self.eval_model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt")["model"])
         barrier(self.dinfo)
         metrics: dict[str, Any] = {}
         if cfg.data.test:
