@@ -507,9 +507,10 @@ def test_cpu_amp_trains_in_bf16_and_scores_in_fp32(data, tmp_path, monkeypatch):
 
 
 def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data, tmp_path):
-    """optim.ema_decay d: after n steps the averaged weights are w₁·dⁿ⁻¹ + Σₖ₌₂ⁿ (1 − d)·dⁿ⁻ᵏ·wₖ
-    of the trained weights wₖ after step k (batch-norm statistics alike); best.pt, the test
-    predictions and evaluate_run all read the average, and the default (0) leaves the hash alone."""
+    """optim.ema_decay d: after n steps the averaged weights are Σₖ dⁿ⁻ᵏ·wₖ / Σₖ dⁿ⁻ᵏ of the
+    trained weights wₖ after step k (batch-norm statistics alike; no start-up bias); best.pt, the
+    test predictions and evaluate_run all read the average, and the default (0) leaves the hash
+    alone."""
     d = 0.6
     model = {"family": "mtcnn1", "width_mult": 0.125, "fc_dim": 32, "dropout": 0.0,
              "options": {"batch_norm": True}}
@@ -527,8 +528,9 @@ def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data,
     trainer.fit()
     trainer.finish()
     assert len(seen) == 6  # 24 training images in batches of 8, 2 epochs
-    expected = {k: sum((d ** (len(seen) - 1) if i == 0 else (1 - d) * d ** (len(seen) - 1 - i))
-                       * w[k] for i, w in enumerate(seen)) for k in seen[0]}
+    n = len(seen)
+    weights = [d ** (n - 1 - i) for i in range(n)]
+    expected = {k: sum(c * w[k] for c, w in zip(weights, seen)) / sum(weights) for k in seen[0]}
     best = load_checkpoint(tmp_path / "ema" / "checkpoints" / "best.pt")["model"]
     assert any(k.endswith("running_var") for k in expected)  # batch-norm statistics averaged too
     for k, v in expected.items():

@@ -178,8 +178,9 @@ class OptimConfig:
     i.e. 0.1 here.
 
     ``ema_decay`` > 0: the run's result is an exponential moving average of its weights (and
-    batch-norm statistics), updated after every optimiser step with this decay
-    (:class:`torch.optim.swa_utils.AveragedModel`); evaluation, learning curves, ``best.pt`` and
+    batch-norm statistics), updated after every optimiser step with this decay and without
+    start-up bias (:class:`torch.optim.swa_utils.AveragedModel` with
+    :func:`iaalib.engine.trainer.debiased_ema`); evaluation, learning curves, ``best.pt`` and
     fine-tuning read the averaged weights. **Choice:** 0 (the last weights, as both papers).
     """
     name: str = "sgd"

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from .._io import atomic_write, read_json, write_json
@@ -200,6 +200,23 @@ def _fused_ok(params) -> bool | None:
     return True if ok else None
 
 
+def debiased_ema(decay: float):
+    """``AveragedModel``'s ``multi_avg_fn`` for a moving average without start-up bias: after the
+    weights w₁ … wₙ of n steps the average is Σₖ dⁿ⁻ᵏ·wₖ / Σₖ dⁿ⁻ᵏ (d = ``decay``), i.e. the
+    update moves it towards wₙ by (1 − d) / (1 − dⁿ) (as Adam corrects its moments). torch's own
+    EMA gives w₁ the weight dⁿ⁻¹ of every step before it, a third of the average after 55 steps
+    at d = 0.98, which a short fine-tuning run of the demo would notice."""
+    @torch.no_grad()
+    def update(averaged, current, n_averaged):
+        rate = (1 - decay) / (1 - decay ** (int(n_averaged) + 1))  # n_averaged: steps before
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, rate)
+            else:  # counters (batch norm's num_batches_tracked)
+                a.copy_(c)
+    return update
+
+
 def build_scheduler(optim: OptimConfig, optimizer: torch.optim.Optimizer, epochs: int):
     """Per-epoch learning-rate schedule (None = constant)."""
     if optim.schedule == "step":
@@ -255,7 +272,7 @@ class Trainer:
             self.net = self.model
         #: The weights a run's result is: an average of the trained ones (``optim.ema_decay``).
         self.ema = (AveragedModel(self.model, use_buffers=True,
-                                  multi_avg_fn=get_ema_multi_avg_fn(cfg.optim.ema_decay))
+                                  multi_avg_fn=debiased_ema(cfg.optim.ema_decay))
                     if cfg.optim.ema_decay else None)
         self.eval_model = self.ema.module if self.ema is not None else self.model
         _decorrelate_ranks(cfg.seed, dinfo.rank, 0)
