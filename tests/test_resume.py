@@ -40,7 +40,7 @@ def _config(data, variant="mtcnn1", num_workers=0):
                           optim={"schedule": "step", "step_size": 1, "gamma": 0.5})
     elif variant == "ema":  # the averaged weights and their step count are resume state too
         cfg = tiny_config(data, family="mtcnn1", epochs=3, checkpoint_every=1, model=kao_model,
-                          optim={"ema_decay": 0.7})
+                          optim={"ema_epochs": 0.5})
     else:  # SAF: aspect-ratio buckets, batch norm in the decoder
         cfg = tiny_config(data, family="saf", epochs=3, checkpoint_every=1)
     return cfg.with_overrides({"data.num_workers": num_workers})

@@ -210,8 +210,8 @@ def test_describe_names_the_input_and_the_schedule(data):
     assert "cached, shifted up to 1 cell(s))" in runner.describe(
         cfg.with_overrides({"model.stem": "efficientnet_lite0:16", "data.stem_shift": 1}))
     assert "moving average" not in text
-    assert "moving average of the weights (decay 0.98 per step)" in runner.describe(
-        cfg.with_overrides({"optim.ema_decay": 0.98}))
+    assert "moving average of the weights over ~1 epoch(s)" in runner.describe(
+        cfg.with_overrides({"optim.ema_epochs": 1.0}))
 
 
 def test_a_pool_worker_survives_an_interrupt_and_keeps_serving():

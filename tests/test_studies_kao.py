@@ -139,14 +139,14 @@ def test_configs_carry_what_each_run_varies(tmp_path):
     assert {c.data.stem_shift for c in t1.values()} == {0}
     with pytest.raises(DataFormatError, match="stem_shift"):
         kao.table1_configs(dataclasses.replace(WHOLE, stem_shift=1), data)
-    # the profile's kao_ema_decay reaches every Kao config (trunks and fine-tuned nets); the
+    # the profile's kao_ema_epochs reaches every Kao config (trunks and fine-tuned nets); the
     # default leaves it off
-    assert kao.KaoSettings.from_settings({"kao_ema_decay": 0.98}).ema_decay == 0.98
-    averaged = dataclasses.replace(WHOLE, ema_decay=0.98)
-    assert {c.optim.ema_decay for c in kao.table1_configs(averaged, data).values()} == {0.98}
-    assert {c.optim.ema_decay for c in kao.table3_configs(
-        averaged, data, backbones=("efficientnet_lite0",)).values()} == {0.98}
-    assert {c.optim.ema_decay for c in t1.values()} == {0.0}
+    assert kao.KaoSettings.from_settings({"kao_ema_epochs": 1}).ema_epochs == 1
+    averaged = dataclasses.replace(WHOLE, ema_epochs=1.0)
+    assert {c.optim.ema_epochs for c in kao.table1_configs(averaged, data).values()} == {1.0}
+    assert {c.optim.ema_epochs for c in kao.table3_configs(
+        averaged, data, backbones=("efficientnet_lite0",)).values()} == {1.0}
+    assert {c.optim.ema_epochs for c in t1.values()} == {0.0}
 
 
 def test_shared_runs_share_one_config_hash(tmp_path):

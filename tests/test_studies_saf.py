@@ -149,7 +149,7 @@ def test_book_config_reads_the_standard_split_of_a_profile(home, data):
 
 
 def test_profile_settings_reach_every_saf_and_nima_config(home, data):
-    """profile_config reads the profile's saf_* settings: saf_ema_decay (0 in every shipped
+    """profile_config reads the profile's saf_* settings: saf_ema_epochs (0 in every shipped
     profile, so their hashes are unchanged) reaches SAF and NIMA alike."""
     from iaalib import profiles
     folder = home / "data" / "manifests" / "smoke" / "standard"
@@ -158,12 +158,12 @@ def test_profile_settings_reach_every_saf_and_nima_config(home, data):
         (folder / f"{name}.csv").write_bytes(Path(data[name]).read_bytes())
     plain = saf.profile_config(profiles.chapter_settings("smoke", "05_saf_model"), data["images"])
     averaged = saf.profile_config(profiles.chapter_settings(
-        "smoke", "05_saf_model", '{"saf_ema_decay": 0.98}'), data["images"])
-    assert (plain.optim.ema_decay, averaged.optim.ema_decay) == (0.0, 0.98)
-    assert saf.nima_config(averaged).optim.ema_decay == 0.98
-    assert plain.config_hash() == plain.with_overrides({"optim.ema_decay": 0.0}).config_hash()
+        "smoke", "05_saf_model", '{"saf_ema_epochs": 1}'), data["images"])
+    assert (plain.optim.ema_epochs, averaged.optim.ema_epochs) == (0.0, 1.0)
+    assert saf.nima_config(averaged).optim.ema_epochs == 1.0
+    assert plain.config_hash() == plain.with_overrides({"optim.ema_epochs": 0.0}).config_hash()
     assert averaged.config_hash() != plain.config_hash()
-    assert averaged.with_overrides({"optim.ema_decay": 0.0}).config_hash() == plain.config_hash()
+    assert averaged.with_overrides({"optim.ema_epochs": 0.0}).config_hash() == plain.config_hash()
 
 
 # ----------------------------------------------------------------------------- training a grid

@@ -507,17 +507,17 @@ def test_cpu_amp_trains_in_bf16_and_scores_in_fp32(data, tmp_path, monkeypatch):
 
 
 def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data, tmp_path):
-    """optim.ema_decay d: after n steps the averaged weights are Σₖ dⁿ⁻ᵏ·wₖ / Σₖ dⁿ⁻ᵏ of the
-    trained weights wₖ after step k (batch-norm statistics alike; no start-up bias); best.pt, the
-    test predictions and evaluate_run all read the average, and the default (0) leaves the hash
-    alone."""
-    d = 0.6
+    """optim.ema_epochs e: decay d = 1 − 1/(e × steps per epoch); after n steps the averaged
+    weights are Σₖ dⁿ⁻ᵏ·wₖ / Σₖ dⁿ⁻ᵏ of the trained weights wₖ after step k (batch-norm statistics
+    alike; no start-up bias); best.pt, the test predictions and evaluate_run all read the average,
+    and the default (0) leaves the hash alone."""
+    d = 0.6  # 3 steps per epoch: 1 − 1/(3 × 5/6)
     model = {"family": "mtcnn1", "width_mult": 0.125, "fc_dim": 32, "dropout": 0.0,
              "options": {"batch_norm": True}}
-    cfg = tiny_config(data, family="mtcnn1", epochs=2, val=False, optim={"ema_decay": d},
+    cfg = tiny_config(data, family="mtcnn1", epochs=2, val=False, optim={"ema_epochs": 5 / 6},
                       model=model)
     plain = tiny_config(data, family="mtcnn1", epochs=2, val=False, model=model)
-    assert cfg.with_overrides({"optim.ema_decay": 0.0}).config_hash() == plain.config_hash()
+    assert cfg.with_overrides({"optim.ema_epochs": 0.0}).config_hash() == plain.config_hash()
     assert cfg.config_hash() != plain.config_hash()
     trainer = T.Trainer(cfg, tmp_path / "ema")
     trainer.start(resume=False)
@@ -540,5 +540,7 @@ def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data,
     metrics = read_json(tmp_path / "ema" / "metrics.json")
     again = evaluate_run(tmp_path / "ema")
     assert again["acc"] == metrics["acc"] and again["srcc_p_high"] == metrics["srcc_p_high"]
-    with pytest.raises(Exception, match="ema_decay"):
-        tiny_config(data, family="mtcnn1", optim={"ema_decay": 1.0})
+    assert read_json(tmp_path / "ema" / "run.json")["ema_decay"] == pytest.approx(d)
+    assert (T.ema_decay(1.0, 40), T.ema_decay(0.5, 2), T.ema_decay(0.0, 40)) == (0.975, 0.0, 0.0)
+    with pytest.raises(Exception, match="ema_epochs"):
+        tiny_config(data, family="mtcnn1", optim={"ema_epochs": -1.0})

@@ -41,7 +41,7 @@ PRESENTATION_FIELDS = ("name", "quiet", "data.num_workers", "checkpoint_every")
 LATER_FIELDS = {"model.stem": None, "data.stem_size": 112, "data.stem_flip": True,
                 "data.stem_shift": 0,
                 "monitor_test": False, "max_steps": 0, "data.decode_device": "cpu",
-                "data.resident": False, "optim.pretrained_lr_mult": 1.0, "optim.ema_decay": 0.0,
+                "data.resident": False, "optim.pretrained_lr_mult": 1.0, "optim.ema_epochs": 0.0,
                 "monitor_every": 1,
                 "cpu_amp": False}
 
@@ -177,11 +177,12 @@ class OptimConfig:
     fine-tuning convention of the papers' time gave new layers 10× the rate of pretrained ones,
     i.e. 0.1 here.
 
-    ``ema_decay`` > 0: the run's result is an exponential moving average of its weights (and
-    batch-norm statistics), updated after every optimiser step with this decay and without
-    start-up bias (:class:`torch.optim.swa_utils.AveragedModel` with
-    :func:`iaalib.engine.trainer.debiased_ema`); evaluation, learning curves, ``best.pt`` and
-    fine-tuning read the averaged weights. **Choice:** 0 (the last weights, as both papers).
+    ``ema_epochs`` > 0: the run's result is an exponential moving average of its weights (and
+    batch-norm statistics) with a time constant of that many epochs: updated after every optimiser
+    step with decay d = 1 − 1 / (ema_epochs × steps per epoch), without start-up bias
+    (:class:`torch.optim.swa_utils.AveragedModel` with :func:`iaalib.engine.trainer.debiased_ema`);
+    evaluation, learning curves, ``best.pt`` and fine-tuning read the averaged weights.
+    **Choice:** 0 (the last weights, as both papers).
     """
     name: str = "sgd"
     lr: float = 0.01
@@ -191,7 +192,7 @@ class OptimConfig:
     step_size: int = 10
     gamma: float = 0.1
     pretrained_lr_mult: float = 1.0
-    ema_decay: float = 0.0
+    ema_epochs: float = 0.0
 
 
 @dataclass
@@ -360,7 +361,7 @@ class ExperimentConfig:
              "'epoch' or 'step'"),
             ("loss.mtrl.update_every", self.loss.mtrl.update_every >= 1, "at least 1"),
             ("optim.pretrained_lr_mult", self.optim.pretrained_lr_mult > 0, "positive"),
-            ("optim.ema_decay", 0 <= self.optim.ema_decay < 1, "0 (off) or in (0, 1)"),
+            ("optim.ema_epochs", self.optim.ema_epochs >= 0, "0 (off) or more epochs"),
             ("epochs", self.epochs >= 1, "at least 1"),
             ("monitor_every", self.monitor_every >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),

@@ -200,6 +200,12 @@ def _fused_ok(params) -> bool | None:
     return True if ok else None
 
 
+def ema_decay(ema_epochs: float, steps_per_epoch: int) -> float:
+    """The per-step decay of a moving average whose time constant is ``ema_epochs`` epochs:
+    1 − 1 / (ema_epochs × steps_per_epoch), 0 (no averaging) when that is a step or less."""
+    return max(0.0, 1.0 - 1.0 / (ema_epochs * steps_per_epoch)) if ema_epochs > 0 else 0.0
+
+
 def debiased_ema(decay: float):
     """``AveragedModel``'s ``multi_avg_fn`` for a moving average without start-up bias: after the
     weights w₁ … wₙ of n steps the average is Σₖ dⁿ⁻ᵏ·wₖ / Σₖ dⁿ⁻ᵏ (d = ``decay``), i.e. the
@@ -270,11 +276,6 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         else:
             self.net = self.model
-        #: The weights a run's result is: an average of the trained ones (``optim.ema_decay``).
-        self.ema = (AveragedModel(self.model, use_buffers=True,
-                                  multi_avg_fn=debiased_ema(cfg.optim.ema_decay))
-                    if cfg.optim.ema_decay else None)
-        self.eval_model = self.ema.module if self.ema is not None else self.model
         _decorrelate_ranks(cfg.seed, dinfo.rank, 0)
         self.optimizer = build_optimizer(cfg.optim, parameter_groups(self.model, cfg))
         self.scheduler = build_scheduler(cfg.optim, self.optimizer, cfg.epochs)
@@ -283,6 +284,13 @@ class Trainer:
                                            seed=cfg.seed, num_replicas=dinfo.world_size,
                                            rank=dinfo.rank)
         self.best_metric = self.task.best_metric if cfg.best_metric == "auto" else cfg.best_metric
+        #: The weights a run's result is: an average of the trained ones (``optim.ema_epochs``).
+        self.ema_decay = ema_decay(cfg.optim.ema_epochs,
+                                   math.ceil(len(self.sampler) / cfg.grad_accumulation))
+        self.ema = (AveragedModel(self.model, use_buffers=True,
+                                  multi_avg_fn=debiased_ema(self.ema_decay))
+                    if cfg.optim.ema_epochs else None)
+        self.eval_model = self.ema.module if self.ema is not None else self.model
         self.state: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ state
@@ -338,7 +346,7 @@ class Trainer:
 
     def weights_state(self) -> dict[str, Any]:
         """What evaluation and fine-tuning read: the weights (averaged ones with
-        ``optim.ema_decay``), the config and where training is."""
+        ``optim.ema_epochs``), the config and where training is."""
         return {"config": self.cfg.to_dict(), "config_hash": self.cfg.config_hash(),
                 "tag_columns": self.tag_columns, "model": self.eval_model.state_dict(),
                 "task": self.task.state_dict(), **self.state}
@@ -617,6 +625,7 @@ class Trainer:
             update_record(self.run_dir, status="finished", finished=now(), reason=None,
                           best=st["best"], steps=st["step"], threads=self.threads,
                           device=str(self.device), amp=self.amp,
+                          **({"ema_decay": self.ema_decay} if self.ema is not None else {}),
                           peak_memory=peak_memory(self.device))
             _finish_checkpoints(ckpt_dir, final, best_is_last=best_is_last)
         barrier(self.dinfo)

@@ -151,7 +151,7 @@ class KaoSettings:
     stem: str | None = None
     stem_size: int = 112
     stem_shift: int = 0
-    ema_decay: float = 0.0
+    ema_epochs: float = 0.0
     cpu_amp: bool = False
     monitor_test: bool = False
     max_steps: int = 0
@@ -322,7 +322,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "optim": {"name": s.optimizer, "lr": lr, "weight_decay": s.weight_decay,
                   "schedule": s.schedule, "pretrained_lr_mult": lr_mult,
                   "step_size": max(1, round(step_size * steps_factor)),
-                  "ema_decay": s.ema_decay},
+                  "ema_epochs": s.ema_epochs},
         "epochs": epochs,
         "batch_size": batch_size, "seed": int(s.seed if seed is None else seed),
         "device": s.device, "num_threads": s.num_threads, "quiet": True,

@@ -316,8 +316,8 @@ def describe(cfg: ExperimentConfig) -> str:
                                                           else "")
     schedule = o.schedule + (f" (×{o.gamma:g} every {o.step_size} epochs)" if o.schedule == "step"
                              else "")
-    averaged = (f", result = moving average of the weights (decay {o.ema_decay:g} per step)"
-                if o.ema_decay else "")
+    averaged = (f", result = moving average of the weights over ~{o.ema_epochs:g} epoch(s)"
+                if o.ema_epochs else "")
     return (f"{net}, {seen}; {cfg.epochs} epoch(s), batch {cfg.batch_size}, {o.name} lr {o.lr:g}, "
             f"{schedule} schedule, weight decay {o.weight_decay:g}{averaged}; "
             f"config {cfg.config_hash()[:10]}")

@@ -66,7 +66,7 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
                 width_mult: float = 1.0, group_size: int = 32, weights: str | None = "imagenet",
                 optimizer: str = "sgd", lr: float = 0.001, momentum: float = 0.9,
                 weight_decay: float = 5e-4, schedule: str = "constant",
-                step_size: int = 10, ema_decay: float = 0.0, alpha: float = SAF_ALPHA, beta: float = SAF_BETA, activation: str = "l1",
+                step_size: int = 10, ema_epochs: float = 0.0, alpha: float = SAF_ALPHA, beta: float = SAF_BETA, activation: str = "l1",
                 regressor_hidden: int | None = None, batch_norm: bool = False,
                 seed: int = 0, device: str = "auto",
                 num_threads: int | None = None, num_workers: int = 0,
@@ -90,7 +90,8 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
     ``monitor_test`` records the test metrics after every epoch (learning curves); ``max_steps``
     ends each run after that many optimiser steps (0: the whole schedule; the rehearsal profile);
     ``decode_device``, ``resident``: the GPU data path (:class:`iaalib.engine.config.DataConfig`).
-    ``ema_decay`` > 0: the run's result is a moving average of its weights
+    ``ema_epochs`` > 0: the run's result is a moving average of its weights over about that many
+    epochs
     (:class:`iaalib.engine.config.OptimConfig`); **Choice:** 0, the last weights, as the paper.
     """
     d = {
@@ -107,7 +108,7 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
         "loss": {"alpha": float(alpha), "beta": float(beta), "activation": activation},
         "optim": {"name": optimizer, "lr": float(lr), "momentum": float(momentum),
                   "weight_decay": float(weight_decay), "schedule": schedule,
-                  "step_size": int(step_size), "ema_decay": float(ema_decay)},
+                  "step_size": int(step_size), "ema_epochs": float(ema_epochs)},
         "epochs": int(epochs), "batch_size": int(batch_size), "eval_batch_size": eval_batch_size,
         "seed": int(seed), "device": device, "num_threads": num_threads, "quiet": True,
         "cpu_amp": bool(cpu_amp), "monitor_test": bool(monitor_test), "max_steps": int(max_steps or 0),
