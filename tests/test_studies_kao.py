@@ -73,6 +73,12 @@ def test_grids_have_the_paper_layouts(tmp_path):
     target = kao.TargetData(tmp_path / "t.csv", tmp_path / "s.csv", tmp_path / "img")
     t5 = kao.table5_configs(TINY, target, stcnn_source=tmp_path / "a", mtcnn_source=tmp_path / "b")
     assert {c for _, c in t5} <= set(paper_table("kao", "table5").columns)
+    # the Table V runs share one step schedule: the trunks' unless transfer_step_size is set
+    assert {c.optim.step_size for c in t5.values()} == {TINY.step_size}
+    own = dataclasses.replace(TINY, transfer_epochs=6, transfer_step_size=4)
+    assert {(c.epochs, c.optim.step_size) for c in kao.table5_configs(
+        own, target, stcnn_source=tmp_path / "a", mtcnn_source=tmp_path / "b").values()} == {(6, 4)}
+    assert kao.KaoSettings.from_settings({"kao_transfer_step_size": 4}).transfer_step_size == 4
 
 
 def test_configs_carry_what_each_run_varies(tmp_path):

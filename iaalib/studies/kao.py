@@ -142,6 +142,7 @@ class KaoSettings:
     finetune_cpu_amp: bool = False
     finetune_train_depthwise: bool = True
     transfer_epochs: int | None = None
+    transfer_step_size: int | None = None
     early_stop_lam: float = 1.0
     early_stop_patience: int = 1
     early_stop_min_delta: float = 0.01
@@ -416,10 +417,13 @@ def transfer_config(settings: KaoSettings, target: TargetData, *,
     """MTCNN #1 on an aesthetic-only target (no tags: M = 0, λ = 0), from scratch or fine-tuned from
     the AVA-trained run ``init_from`` (Table V; :func:`iaalib.engine.checkpoint.init_weights_from`).
 
-    **Choice:** fine-tuning uses the same optimiser, learning rate and number of epochs
-    (``transfer_epochs``) as training from scratch — the paper gives none of them — so the three
-    Table V runs differ only in their starting weights.
+    **Choice:** fine-tuning uses the same optimiser, learning rate, number of epochs
+    (``transfer_epochs``) and step schedule (``transfer_step_size``; None: the trunks'
+    ``step_size``) as training from scratch — the paper gives none of them — so the three Table V
+    runs differ only in their starting weights.
     """
+    settings = dataclasses.replace(settings,
+                                   step_size=settings.transfer_step_size or settings.step_size)
     return base_config(settings, train=target.train, test=target.test, image_dir=target.image_dir,
                        family="mtcnn1", lam=0, init_from=init_from, seed=seed,
                        epochs=settings.transfer_epochs or settings.epochs, name=name)
