@@ -506,7 +506,8 @@ def test_cpu_amp_trains_in_bf16_and_scores_in_fp32(data, tmp_path, monkeypatch):
     assert base.config_hash() == h  # a run trained before cpu_amp existed keeps its directory
 
 
-def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data, tmp_path):
+def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data, tmp_path,
+                                                                          monkeypatch):
     """optim.ema_epochs e: decay d = 1 − 1/(e × steps per epoch); after n steps the averaged
     weights are Σₖ dⁿ⁻ᵏ·wₖ / Σₖ dⁿ⁻ᵏ of the trained weights wₖ after step k (batch-norm statistics
     alike; no start-up bias); best.pt, the test predictions and evaluate_run all read the average,
@@ -537,10 +538,38 @@ def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data,
         torch.testing.assert_close(best[k].double(), v, rtol=1e-5, atol=1e-6)
     assert not all(torch.equal(best[k].double(), seen[-1][k]) for k in expected)  # not the last
     from iaalib.engine.evaluate import evaluate_run
-    metrics = read_json(tmp_path / "ema" / "metrics.json")
-    again = evaluate_run(tmp_path / "ema")
-    assert again["acc"] == metrics["acc"] and again["srcc_p_high"] == metrics["srcc_p_high"]
+    again = evaluate_run(tmp_path / "ema", device="cpu", return_predictions=True)
+    pd.testing.assert_frame_equal(again["predictions"].drop(columns=["index"]).reset_index(drop=True),
+                                  pd.read_csv(tmp_path / "ema" / "predictions.csv"),
+                                  check_dtype=False, check_exact=False, rtol=1e-6)
     assert read_json(tmp_path / "ema" / "run.json")["ema_decay"] == pytest.approx(d)
+    # a run trained before the field existed keeps its hash (and directory)
+    h = plain.config_hash()
+    before_the_field = plain.to_dict()
+    del before_the_field["optim"]["ema_epochs"]
+    with monkeypatch.context() as m:
+        m.setattr(ExperimentConfig, "to_dict", lambda self: dict(before_the_field))
+        assert plain.config_hash() == h
     assert (T.ema_decay(1.0, 40), T.ema_decay(0.5, 2), T.ema_decay(0.0, 40)) == (0.975, 0.0, 0.0)
     with pytest.raises(Exception, match="ema_epochs"):
         tiny_config(data, family="mtcnn1", optim={"ema_epochs": -1.0})
+
+
+@pytest.mark.parametrize("ema_epochs", [0.0, 1.0])
+def test_a_validation_picked_epoch_is_the_result_and_last_pt_the_last_weights(
+        data, tmp_path, monkeypatch, ema_epochs):
+    """With a validation set the best epoch's (averaged) weights, best.pt, are the result: the
+    predictions of a run whose best epoch is not its last equal a fresh evaluation of best.pt,
+    and last.pt keeps the last weights (it once held best.pt's: the state dict it was saved from
+    shared its tensors with the model that best.pt was loaded into)."""
+    cfg = tiny_config(data, family="mtcnn1", epochs=2, optim={"ema_epochs": ema_epochs})
+    monkeypatch.setattr(T.Trainer, "_is_better", lambda self, value: self.state["epoch"] == 0)
+    run = T.train(cfg, out=tmp_path / "val")
+    assert run.record["best"]["epoch"] == 1
+    from iaalib.engine.evaluate import evaluate_run
+    best = evaluate_run(run.dir, device="cpu", return_predictions=True)
+    pd.testing.assert_frame_equal(best["predictions"].drop(columns=["index"]).reset_index(drop=True),
+                                  pd.read_csv(run.dir / "predictions.csv"),
+                                  check_dtype=False, check_exact=False, rtol=1e-6)
+    last = evaluate_run(run.dir, checkpoint="last", device="cpu", return_predictions=True)
+    assert not np.allclose(last["predictions"]["p_high"], best["predictions"]["p_high"])

@@ -285,10 +285,10 @@ class Trainer:
                                            rank=dinfo.rank)
         self.best_metric = self.task.best_metric if cfg.best_metric == "auto" else cfg.best_metric
         #: The weights a run's result is: an average of the trained ones (``optim.ema_epochs``).
-        self.ema_decay = ema_decay(cfg.optim.ema_epochs,
+        self.ema_decay_per_step = ema_decay(cfg.optim.ema_epochs,
                                    math.ceil(len(self.sampler) / cfg.grad_accumulation))
         self.ema = (AveragedModel(self.model, use_buffers=True,
-                                  multi_avg_fn=debiased_ema(self.ema_decay))
+                                  multi_avg_fn=debiased_ema(self.ema_decay_per_step))
                     if cfg.optim.ema_epochs else None)
         self.eval_model = self.ema.module if self.ema is not None else self.model
         self.state: dict[str, Any] = {}
@@ -602,6 +602,8 @@ class Trainer:
         if best_is_last:
             st["best"].update(epoch=st["epoch"], value=None)
         final = self.weights_state() if self.dinfo.is_main else None
+        if final is not None and not best_is_last:  # a copy: loading best.pt below overwrites
+            final["model"] = {k: v.detach().clone() for k, v in final["model"].items()}
         if best_is_last and self.dinfo.is_main:
             save_checkpoint(ckpt_dir / "best.pt", final)
         elif not best_is_last and st["best"]["epoch"] != st["epoch"]:
@@ -625,7 +627,7 @@ class Trainer:
             update_record(self.run_dir, status="finished", finished=now(), reason=None,
                           best=st["best"], steps=st["step"], threads=self.threads,
                           device=str(self.device), amp=self.amp,
-                          **({"ema_decay": self.ema_decay} if self.ema is not None else {}),
+                          **({"ema_decay": self.ema_decay_per_step} if self.ema is not None else {}),
                           peak_memory=peak_memory(self.device))
             _finish_checkpoints(ckpt_dir, final, best_is_last=best_is_last)
         barrier(self.dinfo)

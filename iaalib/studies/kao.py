@@ -99,6 +99,9 @@ class KaoSettings:
     each way, zeros moving in (:func:`iaalib.data.activations.shift_maps`): the paper's random
     227² crops of a 256² image move the content by up to 29 pixels, which cached activations of
     the whole image cannot do; 0 trains on the unshifted maps.
+    ``ema_epochs`` > 0: each run's result is a moving average of its weights over about that many
+    epochs (:class:`iaalib.engine.config.OptimConfig`; scaled with the epochs of a δ > 0 run, so
+    it spans as many optimiser steps). **Choice:** 0, the last weights, as the paper.
     ``monitor_test`` records the test metrics after every epoch (the chapters' learning curves);
     ``max_steps`` ends each run after that many optimiser steps (0: the whole schedule; the
     rehearsal profile); ``decode_device``, ``resident``: the GPU data path
@@ -323,7 +326,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "optim": {"name": s.optimizer, "lr": lr, "weight_decay": s.weight_decay,
                   "schedule": s.schedule, "pretrained_lr_mult": lr_mult,
                   "step_size": max(1, round(step_size * steps_factor)),
-                  "ema_epochs": s.ema_epochs},
+                  "ema_epochs": s.ema_epochs * steps_factor},
         "epochs": epochs,
         "batch_size": batch_size, "seed": int(s.seed if seed is None else seed),
         "device": s.device, "num_threads": s.num_threads, "quiet": True,
