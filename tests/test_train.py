@@ -14,7 +14,7 @@ from iaalib._io import read_json, sha256_file
 from iaalib.engine.checkpoint import load_checkpoint, save_checkpoint
 from iaalib.engine.config import ExperimentConfig
 from iaalib.errors import CheckpointError, IaaError, TrainingDivergedError
-from iaalib.engine.evaluate import load_model
+from iaalib.engine.evaluate import evaluate_run, load_model
 from iaalib.models import mtrl
 from iaalib.models.factory import build_model
 
@@ -436,7 +436,6 @@ def test_monitor_every_records_the_test_metrics_at_its_epochs_and_the_last(data,
     assert last["test_acc"] == run.metrics["acc"] and last["test_srcc_p_high"] == \
         pytest.approx(run.metrics["srcc_p_high"])
     # the predictions are those of the final weights: scoring the saved checkpoint agrees
-    from iaalib.engine.evaluate import evaluate_run
     fresh = evaluate_run(run.dir, device="cpu", return_predictions=True)
     assert fresh["acc"] == run.metrics["acc"]
     by_id = fresh["predictions"].set_index("image_id")["p_high"]
@@ -486,7 +485,6 @@ def test_cpu_amp_trains_in_bf16_and_scores_in_fp32(data, tmp_path, monkeypatch):
     the first epoch's loss differs from fp32's by bf16 rounding, not more), run.json says so, and
     the run's test metrics are computed in fp32: scoring its checkpoint again reproduces them
     exactly. cpu_amp is part of the hash; False keeps the hash configs had before the field."""
-    from iaalib.engine.evaluate import evaluate_run
     base = tiny_config(data, family="saf", epochs=1, val=False)
     runs = {amp: T.train(base.with_overrides({"cpu_amp": amp}), out=tmp_path / str(amp))
             for amp in (True, False)}
@@ -504,6 +502,15 @@ def test_cpu_amp_trains_in_bf16_and_scores_in_fp32(data, tmp_path, monkeypatch):
     before_the_field = {k: v for k, v in base.to_dict().items() if k != "cpu_amp"}
     monkeypatch.setattr(ExperimentConfig, "to_dict", lambda self: dict(before_the_field))
     assert base.config_hash() == h  # a run trained before cpu_amp existed keeps its directory
+
+
+def _assert_saved_predictions_are_best_pt_s(run_dir) -> dict:
+    """A run's predictions.csv equals a fresh evaluation of its best.pt; returns that evaluation."""
+    fresh = evaluate_run(run_dir, device="cpu", return_predictions=True)
+    pd.testing.assert_frame_equal(fresh["predictions"].drop(columns=["index"]),
+                                  pd.read_csv(run_dir / "predictions.csv"),
+                                  check_dtype=False, check_exact=False, rtol=1e-6)
+    return fresh
 
 
 def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data, tmp_path,
@@ -537,11 +544,7 @@ def test_weight_average_is_the_closed_form_ema_and_is_what_the_run_reports(data,
     for k, v in expected.items():
         torch.testing.assert_close(best[k].double(), v, rtol=1e-5, atol=1e-6)
     assert not all(torch.equal(best[k].double(), seen[-1][k]) for k in expected)  # not the last
-    from iaalib.engine.evaluate import evaluate_run
-    again = evaluate_run(tmp_path / "ema", device="cpu", return_predictions=True)
-    pd.testing.assert_frame_equal(again["predictions"].drop(columns=["index"]).reset_index(drop=True),
-                                  pd.read_csv(tmp_path / "ema" / "predictions.csv"),
-                                  check_dtype=False, check_exact=False, rtol=1e-6)
+    _assert_saved_predictions_are_best_pt_s(tmp_path / "ema")
     assert read_json(tmp_path / "ema" / "run.json")["ema_decay"] == pytest.approx(d)
     # a run trained before the field existed keeps its hash (and directory)
     h = plain.config_hash()
@@ -566,10 +569,6 @@ def test_a_validation_picked_epoch_is_the_result_and_last_pt_the_last_weights(
     monkeypatch.setattr(T.Trainer, "_is_better", lambda self, value: self.state["epoch"] == 0)
     run = T.train(cfg, out=tmp_path / "val")
     assert run.record["best"]["epoch"] == 1
-    from iaalib.engine.evaluate import evaluate_run
-    best = evaluate_run(run.dir, device="cpu", return_predictions=True)
-    pd.testing.assert_frame_equal(best["predictions"].drop(columns=["index"]).reset_index(drop=True),
-                                  pd.read_csv(run.dir / "predictions.csv"),
-                                  check_dtype=False, check_exact=False, rtol=1e-6)
+    best = _assert_saved_predictions_are_best_pt_s(run.dir)
     last = evaluate_run(run.dir, checkpoint="last", device="cpu", return_predictions=True)
     assert not np.allclose(last["predictions"]["p_high"], best["predictions"]["p_high"])

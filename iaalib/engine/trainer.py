@@ -286,7 +286,7 @@ class Trainer:
         self.best_metric = self.task.best_metric if cfg.best_metric == "auto" else cfg.best_metric
         #: The weights a run's result is: an average of the trained ones (``optim.ema_epochs``).
         self.ema_decay_per_step = ema_decay(cfg.optim.ema_epochs,
-                                   math.ceil(len(self.sampler) / cfg.grad_accumulation))
+                                            math.ceil(len(self.sampler) / cfg.grad_accumulation))
         self.ema = (AveragedModel(self.model, use_buffers=True,
                                   multi_avg_fn=debiased_ema(self.ema_decay_per_step))
                     if cfg.optim.ema_epochs else None)
@@ -627,7 +627,8 @@ class Trainer:
             update_record(self.run_dir, status="finished", finished=now(), reason=None,
                           best=st["best"], steps=st["step"], threads=self.threads,
                           device=str(self.device), amp=self.amp,
-                          **({"ema_decay": self.ema_decay_per_step} if self.ema is not None else {}),
+                          **({"ema_decay": self.ema_decay_per_step} if self.ema is not None
+                             else {}),
                           peak_memory=peak_memory(self.device))
             _finish_checkpoints(ckpt_dir, final, best_is_last=best_is_last)
         barrier(self.dinfo)

@@ -66,7 +66,8 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
                 width_mult: float = 1.0, group_size: int = 32, weights: str | None = "imagenet",
                 optimizer: str = "sgd", lr: float = 0.001, momentum: float = 0.9,
                 weight_decay: float = 5e-4, schedule: str = "constant",
-                step_size: int = 10, ema_epochs: float = 0.0, alpha: float = SAF_ALPHA, beta: float = SAF_BETA, activation: str = "l1",
+                step_size: int = 10, ema_epochs: float = 0.0, alpha: float = SAF_ALPHA,
+                beta: float = SAF_BETA, activation: str = "l1",
                 regressor_hidden: int | None = None, batch_norm: bool = False,
                 seed: int = 0, device: str = "auto",
                 num_threads: int | None = None, num_workers: int = 0,
@@ -91,8 +92,8 @@ def base_config(*, train: str | os.PathLike, test: str | os.PathLike,
     ends each run after that many optimiser steps (0: the whole schedule; the rehearsal profile);
     ``decode_device``, ``resident``: the GPU data path (:class:`iaalib.engine.config.DataConfig`).
     ``ema_epochs`` > 0: the run's result is a moving average of its weights over about that many
-    epochs
-    (:class:`iaalib.engine.config.OptimConfig`); **Choice:** 0, the last weights, as the paper.
+    epochs (:class:`iaalib.engine.config.OptimConfig`); **Choice:** 0, the last weights, as the
+    paper.
     """
     d = {
         "name": "saf",
