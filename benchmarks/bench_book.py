@@ -46,11 +46,15 @@ def speed_probe() -> float | None:
 
 def levelling_summary(path: Path) -> dict | None:
     """The book's ``levelling.json`` in brief: arms assessed, arms levelled off, and the others
-    with their move, seed SD and trend (None when the build wrote no such file)."""
+    with their move, seed SD and trend, and the misses to expect with no trend at all (the sum
+    of ``p_chance``; None for a book written before the column). None when the build wrote no
+    such file."""
     if not path.is_file():
         return None
     rows = [r for r in json.loads(path.read_text()) if r["levelled"] is not None]
+    chance = [r.get("p_chance") for r in rows]
     return {"assessed": len(rows), "levelled": sum(r["levelled"] for r in rows),
+            "expected_moving_by_chance": (round(sum(chance), 2) if None not in chance else None),
             "still_moving": [f"{r['table']}: {r['arm']} (moves {r['move']:.4f}, seed SD "
                              f"{r['seed_sd']:.4f}{levelling_trend(r)})"
                              for r in rows if not r["levelled"]]}

@@ -403,9 +403,10 @@ def gradcam_overlay(images: Any, cams: Any, *, titles: Sequence[str] | None = No
 def levelling_table(table: pd.DataFrame, *, caption: str | None = None):
     """Style a levelling table (:func:`iaalib.studies.runner.levelling`,
     :func:`iaalib.studies.summary.levelling`) as every chapter shows it (a ``pandas`` Styler): the
-    final value, its last move and the SD over seeds to three decimals, "—" where not assessed."""
-    styler = table.style.format({"final": "{:.3f}", "move": "{:.3f}", "seed_sd": "{:.3f}"},
-                                na_rep="—")
+    final value, its last move and the SD over seeds to three decimals, ``p_chance`` to two, "—"
+    where not assessed."""
+    formats = {"final": "{:.3f}", "move": "{:.3f}", "seed_sd": "{:.3f}", "p_chance": "{:.2f}"}
+    styler = table.style.format({k: v for k, v in formats.items() if k in table}, na_rep="—")
     return styler.set_caption(caption) if caption else styler
 
 

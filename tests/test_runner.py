@@ -137,6 +137,41 @@ def _curve_run(tmp_path, name, values) -> Run:
     return Run(run.dir)
 
 
+def test_chance_of_moving_counts_the_sign_flips_by_hand_and_as_scipy_does(tmp_path):
+    # last moves +0.03, +0.01, +0.02; finals 0.53, 0.51, 0.54 (SD 0.0153). The 8 sign patterns
+    # give seed-mean moves |±3 ±1 ±2| / 300 = 0.0200 (twice), 0.0133 (twice), 0.0067 (twice) and
+    # 0 (twice): only the two with every seed one way reach the SD -> 2 / 8
+    runs = {("a", 0): _curve_run(tmp_path, "a0", [0.40, 0.50, 0.53]),
+            ("a", 1): _curve_run(tmp_path, "a1", [0.40, 0.50, 0.51]),
+            ("a", 2): _curve_run(tmp_path, "a2", [0.40, 0.52, 0.54])}
+    table = runner.levelling(runs, "test_srcc_mean")
+    sd = np.std([0.53, 0.51, 0.54], ddof=1)
+    assert table.at["a", "move"] == pytest.approx(0.02) and not table.at["a", "levelled"]
+    assert table.at["a", "p_chance"] == pytest.approx(2 / 8)
+    # scipy's exact sign-flip null distribution of |mean| (a one-sample permutation test)
+    stats = pytest.importorskip("scipy.stats")
+    moves = np.array([0.03, 0.01, 0.02])
+    for threshold in (sd, 0.01, 0.005, 0.025):
+        null = stats.permutation_test((moves,), lambda x, axis: np.abs(np.mean(x, axis=axis)),
+                                      permutation_type="samples", n_resamples=np.inf,
+                                      vectorized=True).null_distribution
+        tails = np.array([[0.50, 0.50, 0.52], [0.53, 0.51, 0.54]])
+        assert runner.chance_of_moving(tails, threshold) == pytest.approx(
+            np.mean(null >= threshold - 1e-12))
+    # over three epochs the move is max - min of the flipped seed-mean path. Seed 0 goes out and
+    # back (0, +.01, 0), seed 1 moves last (0, 0, +.01); the mean paths of the four patterns:
+    # (+,+) 0 .005 .005 and (-,-) 0 -.005 -.005 move .005; (+,-) 0 .005 -.005 and (-,+) move .01
+    tails = np.array([[0.50, 0.60], [0.51, 0.60], [0.50, 0.61]])
+    assert runner.chance_of_moving(tails, 0.01) == pytest.approx(2 / 4)
+    assert runner.chance_of_moving(tails, 0.006) == pytest.approx(2 / 4)
+    assert runner.chance_of_moving(tails, 0.004) == pytest.approx(1.0)
+    text = results.levelling_sentence(table, "SRCC")
+    assert text.endswith("the check would call 0.2 of these 1 arms moving by chance, and pass "
+                         "all 1 with probability 75%.")
+    # a table saved before the column existed says nothing about chance
+    assert "by chance" not in results.levelling_sentence(table.drop(columns="p_chance"), "SRCC")
+
+
 def test_levelling_compares_the_last_move_with_the_seed_spread(tmp_path):
     # arm "flat": the seed mean moves 0.001 over the last 2 epochs, seeds end 0.50/0.52/0.54 (SD
     # 0.02) -> levelled; arm "rising": it still gains 0.05 per epoch -> not levelled

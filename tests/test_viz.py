@@ -191,6 +191,8 @@ def test_levelling_table_shows_three_decimals_and_a_dash_where_not_assessed():
     for text in ("0.612", "0.004", "0.001", "0.500", "—", "Levelled?"):
         assert text in html
     assert "0.61234" not in html and "caption" not in viz.levelling_table(t).to_html()
+    html = viz.levelling_table(t.assign(p_chance=[0.25, np.nan])).to_html()
+    assert ">0.25<" in html and ">0.250<" not in html
 
 
 def test_paper_vs_ours_adds_delta_and_shades_by_tolerance():

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from .._io import atomic_write, read_json, write_json
@@ -91,7 +92,7 @@ def save_levelling(table: pd.DataFrame, name: str, profile: str,
 
 #: The columns of a levelling table (:func:`iaalib.studies.runner.levelling`).
 LEVELLING_COLUMNS = ("final", "move", "seed_sd", "levelled", "seeds_up", "seeds_down", "seeds",
-                     "epochs", "run")
+                     "p_chance", "epochs", "run")
 
 
 def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
@@ -110,11 +111,22 @@ def levelling_sentence(table: pd.DataFrame, metric: str) -> str:
     if unknown:
         head += (" Not assessed (one seed, or one epoch, so no curve): "
                  + ", ".join(unknown) + ".")
-    if late.empty:
-        return head
     items = "; ".join(f"{name} (moves {r.move:.3f}, seed SD {r.seed_sd:.3f}{levelling_trend(r)})"
                       for name, r in late.iterrows())
-    return f"{head} Still moving: {items}."
+    return head + (f" Still moving: {items}." if items else "") + levelling_chance(known)
+
+
+def levelling_chance(table: pd.DataFrame) -> str:
+    """The check's own false-alarm rate over the arms of a levelling table, as a sentence: the
+    number of arms it would call moving if no arm's seeds shared a trend (the sum of ``p_chance``,
+    :func:`iaalib.studies.runner.chance_of_moving`) and the chance that it would then pass them
+    all; ``""`` for a table saved before the column."""
+    p = table["p_chance"] if "p_chance" in table else pd.Series(dtype=float)
+    if p.empty or p.isna().any():
+        return ""
+    return (f" With no trend at all (each seed's last moves as they were, in random directions),"
+            f" the check would call {p.sum():.1f} of these {len(p)} arms moving by chance, and "
+            f"pass all {len(p)} with probability {np.prod(1 - p.to_numpy(float)):.0%}.")
 
 
 def levelling_trend(row) -> str:

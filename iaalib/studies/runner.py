@@ -24,6 +24,7 @@ import atexit
 import concurrent.futures as cf
 import contextlib
 import io
+import itertools
 import logging
 import multiprocessing
 import os
@@ -431,7 +432,9 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
     seed_sd (the last epochs change it by less than the run-to-run variation), ``seeds_up`` /
     ``seeds_down`` = how many of the ``seeds`` curves rose / fell over those epochs (all one way:
     a trend, such as a net that still learns or overfits; mixed: noise), and ``run`` = the arm's
-    run name without its seed (the same arm in two tables has the same ``run``).
+    run name without its seed (the same arm in two tables has the same ``run``), and
+    ``p_chance`` = how often the check would call the arm moving if the seeds shared no trend
+    (:func:`chance_of_moving`).
 
     **Choice:** ``last = 2`` (the change made by the final epoch): the demo's schedules cut the
     learning rate for their last epochs, and the question is whether more of them would change a
@@ -442,7 +445,8 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
                   if r.status == "finished" and column in pd.DataFrame(r.history)]
         if not curves:
             continue
-        mean = pd.concat(curves, axis=1).mean(axis=1)
+        aligned = pd.concat(curves, axis=1)
+        mean = aligned.mean(axis=1)
         finals = [float(c.iloc[-1]) for c in curves]
         tail = mean.iloc[-last:]
         sd = float(np.std(finals, ddof=1)) if len(finals) > 1 else np.nan
@@ -454,11 +458,33 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
                                 "levelled": bool(move < sd) if assessed else None,
                                 "seeds_up": sum(d > 0 for d in steps),
                                 "seeds_down": sum(d < 0 for d in steps), "seeds": len(steps),
+                                "p_chance": (chance_of_moving(aligned.iloc[-last:].to_numpy(), sd)
+                                             if assessed else np.nan),
                                 "epochs": int(len(mean)),
                                 "run": re.sub(r"-s\d+$", "", group[0].record.get("name", ""))}
     out = pd.DataFrame.from_dict(rows, orient="index", columns=list(LEVELLING_COLUMNS))
     out.attrs["last"] = int(last)
     return out
+
+
+def chance_of_moving(tails: np.ndarray, threshold: float) -> float:
+    """How often the levelling check would call a trend-free arm moving: ``tails`` holds each
+    seed's curve over the last epochs (epochs × seeds). With no trend that the seeds share, each
+    seed's path over those epochs is as likely to have gone the other way, so the share of the
+    ``2^n`` sign patterns ``e`` under which the seed-mean path ``mean_i e_i (tail_i − tail_i[0])``
+    moves (max − min) by at least ``threshold`` (the seed SD) is the check's false-alarm rate for
+    an arm with this one's epoch-to-epoch noise: the exact sign-flip (randomisation) distribution
+    of the move. An arm whose seeds do share a trend moves more than its noise, so its value
+    overstates the rate. Exact up to 16 seeds, a seeded sample of 65,536 patterns beyond."""
+    paths = tails - tails[:1]                      # each seed's path from the tail's first epoch
+    n = paths.shape[1]
+    if n <= 16:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    else:
+        signs = np.random.default_rng(0).choice((1.0, -1.0), size=(65_536, n))
+    means = np.nanmean(signs[:, None, :] * paths[None], axis=2)   # pattern × epoch
+    moves = means.max(axis=1) - means.min(axis=1)
+    return float(np.mean(moves >= threshold * (1 - 1e-9)))
 
 
 # ============================================================================ data
