@@ -153,6 +153,18 @@ def test_configs_carry_what_each_run_varies(tmp_path):
     assert {c.optim.ema_epochs for c in kao.table3_configs(
         averaged, data, backbones=("efficientnet_lite0",)).values()} == {1.0}
     assert {c.optim.ema_epochs for c in t1.values()} == {0.0}
+    # finetune_ema_epochs / transfer_ema_epochs override it for the fine-tuned and Table V runs
+    trunks_only = dataclasses.replace(averaged, finetune_ema_epochs=0.0, transfer_ema_epochs=0.0)
+    t3 = kao.table3_configs(trunks_only, data, backbones=("efficientnet_lite0",))
+    assert {cfg.model.family: cfg.optim.ema_epochs for cfg in t3.values()} == {
+        "mtcnn1": 1.0, "mtcnn_finetune": 0.0}
+    target = kao.TargetData(tmp_path / "t.csv", tmp_path / "s.csv", tmp_path / "img")
+    t5 = lambda s: kao.table5_configs(s, target, stcnn_source=tmp_path / "a",  # noqa: E731
+                                      mtcnn_source=tmp_path / "b")
+    assert {c.optim.ema_epochs for c in t5(trunks_only).values()} == {0.0}
+    assert {c.optim.ema_epochs for c in t5(averaged).values()} == {1.0}
+    read = kao.KaoSettings.from_settings({"kao_finetune_ema_epochs": 0, "kao_transfer_ema_epochs": 2})
+    assert (read.finetune_ema_epochs, read.transfer_ema_epochs) == (0, 2)
 
 
 def test_shared_runs_share_one_config_hash(tmp_path):

@@ -101,7 +101,9 @@ class KaoSettings:
     the whole image cannot do; 0 trains on the unshifted maps.
     ``ema_epochs`` > 0: each run's result is a moving average of its weights over about that many
     epochs (:class:`iaalib.engine.config.OptimConfig`; scaled with the epochs of a δ > 0 run, so
-    it spans as many optimiser steps). **Choice:** 0, the last weights, as the paper.
+    it spans as many optimiser steps); the fine-tuned backbones use ``finetune_ema_epochs`` and
+    the Table V runs ``transfer_ema_epochs`` instead (None: ``ema_epochs``). **Choice:** 0, the
+    last weights, as the paper.
     ``monitor_test`` records the test metrics after every epoch (the chapters' learning curves);
     ``max_steps`` ends each run after that many optimiser steps (0: the whole schedule; the
     rehearsal profile); ``decode_device``, ``resident``: the GPU data path
@@ -146,6 +148,8 @@ class KaoSettings:
     finetune_train_depthwise: bool = True
     transfer_epochs: int | None = None
     transfer_step_size: int | None = None
+    finetune_ema_epochs: float | None = None
+    transfer_ema_epochs: float | None = None
     early_stop_lam: float = 1.0
     early_stop_patience: int = 1
     early_stop_min_delta: float = 0.01
@@ -281,7 +285,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         epochs = max(1, round(epochs * steps_factor))
     model: dict[str, Any] = {"family": family, "dropout": s.dropout, "stem": s.stem}
     lr_mult, lr, batch_size, step_size = 1.0, s.lr, s.batch_size, s.step_size
-    cpu_amp = s.cpu_amp
+    cpu_amp, ema_epochs = s.cpu_amp, s.ema_epochs
     if family == "mtcnn_finetune":
         if not backbone:
             raise ValueError("family 'mtcnn_finetune' needs a backbone")
@@ -295,6 +299,8 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         batch_size = s.finetune_batch_size or batch_size
         step_size = s.finetune_step_size or step_size
         cpu_amp = s.finetune_cpu_amp
+        if s.finetune_ema_epochs is not None:
+            ema_epochs = s.finetune_ema_epochs
         if not s.finetune_train_depthwise:
             model["options"] = {"train_depthwise": False}
     elif family in ARCHITECTURES:
@@ -326,7 +332,7 @@ def base_config(settings: KaoSettings, *, train: str | os.PathLike, test: str | 
         "optim": {"name": s.optimizer, "lr": lr, "weight_decay": s.weight_decay,
                   "schedule": s.schedule, "pretrained_lr_mult": lr_mult,
                   "step_size": max(1, round(step_size * steps_factor)),
-                  "ema_epochs": s.ema_epochs * steps_factor},
+                  "ema_epochs": ema_epochs * steps_factor},
         "epochs": epochs,
         "batch_size": batch_size, "seed": int(s.seed if seed is None else seed),
         "device": s.device, "num_threads": s.num_threads, "quiet": True,
@@ -421,12 +427,15 @@ def transfer_config(settings: KaoSettings, target: TargetData, *,
     the AVA-trained run ``init_from`` (Table V; :func:`iaalib.engine.checkpoint.init_weights_from`).
 
     **Choice:** fine-tuning uses the same optimiser, learning rate, number of epochs
-    (``transfer_epochs``) and step schedule (``transfer_step_size``; None: the trunks'
-    ``step_size``) as training from scratch — the paper gives none of them — so the three Table V
+    (``transfer_epochs``), step schedule (``transfer_step_size``; None: the trunks'
+    ``step_size``) and weight average (``transfer_ema_epochs``; None: the trunks'
+    ``ema_epochs``) as training from scratch — the paper gives none of them — so the three Table V
     runs differ only in their starting weights.
     """
+    ema = settings.transfer_ema_epochs
     settings = dataclasses.replace(settings,
-                                   step_size=settings.transfer_step_size or settings.step_size)
+                                   step_size=settings.transfer_step_size or settings.step_size,
+                                   ema_epochs=settings.ema_epochs if ema is None else ema)
     return base_config(settings, train=target.train, test=target.test, image_dir=target.image_dir,
                        family="mtcnn1", lam=0, init_from=init_from, seed=seed,
                        epochs=settings.transfer_epochs or settings.epochs, name=name)
