@@ -16,8 +16,8 @@ observed move as the threshold; with 3 seeds it cannot go below 2/8 = 0.25).
 Per build: the arms the check calls moving, the number expected with no trend at all
 (``sum p_chance``), the chance that a trend-free book passes every arm (``prod (1 - p_chance)``)
 and of at least the observed misses (the Poisson-binomial distribution of the count). An arm with
-a real trend moves more than its noise, so its ``p_chance`` overstates the no-trend rate: read the
-expected count as an upper bound. Not a test: numbers, not assertions. Writes
+a real trend moves by more than its noise alone, so its ``p_chance`` is only a guide to the
+no-trend rate. Not a test: numbers, not assertions. Writes
 ``benchmarks/results/levelling_null.json`` by default.
 """
 from __future__ import annotations

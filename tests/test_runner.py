@@ -165,9 +165,20 @@ def test_chance_of_moving_counts_the_sign_flips_by_hand_and_as_scipy_does(tmp_pa
     assert runner.chance_of_moving(tails, 0.01) == pytest.approx(2 / 4)
     assert runner.chance_of_moving(tails, 0.006) == pytest.approx(2 / 4)
     assert runner.chance_of_moving(tails, 0.004) == pytest.approx(1.0)
+    # a flipped seed also ends elsewhere, so each pattern has its own seed SD. Seeds from 0.50
+    # and 0.52, moves +0.02 and 0: observed finals 0.52, 0.52 (SD 0) -> moving; with seed 0
+    # flipped the finals are 0.48, 0.52 (SD 0.028) against a move of 0.01 -> not: 2 of 4
+    tails = np.array([[0.50, 0.52], [0.52, 0.52]])
+    assert runner.chance_of_moving(tails) == pytest.approx(2 / 4)
+    assert runner.chance_of_moving(tails, 0.0) == pytest.approx(1.0)   # the observed SD for all
+    with pytest.raises(ValueError, match="every seed"):
+        runner.chance_of_moving(np.array([[0.5, 0.5], [0.52, np.nan]]))
     text = results.levelling_sentence(table, "SRCC")
     assert text.endswith("the check would call 0.2 of these 1 arms moving by chance, and pass "
                          "all 1 with probability 75%.")
+    # a seed whose curve lacks the last epoch: no exact flips, so p_chance is not given
+    ragged = {**runs, ("a", 3): _curve_run(tmp_path, "a3", [0.40, 0.50, None])}
+    assert np.isnan(runner.levelling(ragged, "test_srcc_mean").at["a", "p_chance"])
     # a table saved before the column existed says nothing about chance
     assert "by chance" not in results.levelling_sentence(table.drop(columns="p_chance"), "SRCC")
 

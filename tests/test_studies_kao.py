@@ -163,6 +163,17 @@ def test_configs_carry_what_each_run_varies(tmp_path):
                                       mtcnn_source=tmp_path / "b")
     assert {c.optim.ema_epochs for c in t5(trunks_only).values()} == {0.0}
     assert {c.optim.ema_epochs for c in t5(averaged).values()} == {1.0}
+    # an override of 0 leaves those runs' config hashes as without any average (runs reused)
+    plain = kao.table3_configs(WHOLE, data, backbones=("efficientnet_lite0",))
+    assert [c.config_hash() for c in t3.values() if c.model.family == "mtcnn_finetune"] == \
+        [c.config_hash() for c in plain.values() if c.model.family == "mtcnn_finetune"]
+    assert t5(trunks_only)[("delta=0", "STCNN")].config_hash() == \
+        t5(WHOLE)[("delta=0", "STCNN")].config_hash()
+    # and the other way round: the fine-tuned nets averaged, the trunks not
+    ft_only = dataclasses.replace(WHOLE, finetune_ema_epochs=1.0)
+    assert {cfg.model.family: cfg.optim.ema_epochs for cfg in kao.table3_configs(
+        ft_only, data, backbones=("efficientnet_lite0",)).values()} == {
+        "mtcnn1": 0.0, "mtcnn_finetune": 1.0}
     read = kao.KaoSettings.from_settings({"kao_finetune_ema_epochs": 0, "kao_transfer_ema_epochs": 2})
     assert (read.finetune_ema_epochs, read.transfer_ema_epochs) == (0, 2)
 

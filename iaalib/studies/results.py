@@ -120,7 +120,7 @@ def levelling_chance(table: pd.DataFrame) -> str:
     """The check's own false-alarm rate over the arms of a levelling table, as a sentence: the
     number of arms it would call moving if no arm's seeds shared a trend (the sum of ``p_chance``,
     :func:`iaalib.studies.runner.chance_of_moving`) and the chance that it would then pass them
-    all; ``""`` for a table saved before the column."""
+    all; ``""`` for a table saved before the column, or with an arm whose curves have gaps."""
     p = table["p_chance"] if "p_chance" in table else pd.Series(dtype=float)
     if p.empty or p.isna().any():
         return ""

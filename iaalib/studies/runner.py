@@ -434,7 +434,7 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
     a trend, such as a net that still learns or overfits; mixed: noise), and ``run`` = the arm's
     run name without its seed (the same arm in two tables has the same ``run``), and
     ``p_chance`` = how often the check would call the arm moving if the seeds shared no trend
-    (:func:`chance_of_moving`).
+    (:func:`chance_of_moving`; NaN when a seed's curve lacks one of the last epochs).
 
     **Choice:** ``last = 2`` (the change made by the final epoch): the demo's schedules cut the
     learning rate for their last epochs, and the question is whether more of them would change a
@@ -448,7 +448,7 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
         aligned = pd.concat(curves, axis=1)
         mean = aligned.mean(axis=1)
         finals = [float(c.iloc[-1]) for c in curves]
-        tail = mean.iloc[-last:]
+        tail, tail_rows = mean.iloc[-last:], aligned.iloc[-last:]
         sd = float(np.std(finals, ddof=1)) if len(finals) > 1 else np.nan
         move = float(tail.max() - tail.min())
         assessed = np.isfinite(sd) and len(mean) >= last  # a one-epoch run has no curve
@@ -458,8 +458,8 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
                                 "levelled": bool(move < sd) if assessed else None,
                                 "seeds_up": sum(d > 0 for d in steps),
                                 "seeds_down": sum(d < 0 for d in steps), "seeds": len(steps),
-                                "p_chance": (chance_of_moving(aligned.iloc[-last:].to_numpy(), sd)
-                                             if assessed else np.nan),
+                                "p_chance": (chance_of_moving(tail_rows.to_numpy()) if assessed
+                                             and not tail_rows.isna().any().any() else np.nan),
                                 "epochs": int(len(mean)),
                                 "run": re.sub(r"-s\d+$", "", group[0].record.get("name", ""))}
     out = pd.DataFrame.from_dict(rows, orient="index", columns=list(LEVELLING_COLUMNS))
@@ -467,24 +467,34 @@ def levelling(runs: Mapping[tuple[Hashable, int], Run], column: str, *, last: in
     return out
 
 
-def chance_of_moving(tails: np.ndarray, threshold: float) -> float:
-    """How often the levelling check would call a trend-free arm moving: ``tails`` holds each
-    seed's curve over the last epochs (epochs × seeds). With no trend that the seeds share, each
-    seed's path over those epochs is as likely to have gone the other way, so the share of the
-    ``2^n`` sign patterns ``e`` under which the seed-mean path ``mean_i e_i (tail_i − tail_i[0])``
-    moves (max − min) by at least ``threshold`` (the seed SD) is the check's false-alarm rate for
-    an arm with this one's epoch-to-epoch noise: the exact sign-flip (randomisation) distribution
-    of the move. An arm whose seeds do share a trend moves more than its noise, so its value
-    overstates the rate. Exact up to 16 seeds, a seeded sample of 65,536 patterns beyond."""
+def chance_of_moving(tails: np.ndarray, threshold: float | None = None) -> float:
+    """How often the levelling check would call a trend-free arm moving. ``tails`` holds every
+    seed's curve over the last epochs (epochs × seeds, no gaps). With no trend that the seeds
+    share, each seed's path over those epochs, ``tail_i − tail_i[0]``, is as likely to have gone
+    the other way; a sign pattern ``e`` gives the seed-mean path ``mean_i e_i (tail_i −
+    tail_i[0])`` and the final values ``tail_i[0] + e_i (tail_i[-1] − tail_i[0])``. The result is
+    the share of the ``2^n`` patterns under which that path moves (max − min) by at least the SD
+    of those finals (ddof 1), i.e. fails the check: the exact sign-flip (randomisation)
+    distribution of the check for an arm with this one's epoch-to-epoch noise. An arm whose seeds
+    do share a trend moves by more than its noise alone, so its value is only a guide to the
+    no-trend rate. ``threshold``: compare every pattern's move with this number instead (with the
+    observed move: the sign-flip test of a shared trend). Exact up to 16 seeds; beyond, a seeded sample of 65,536 patterns
+    that includes the observed one and its mirror."""
+    if np.isnan(tails).any():
+        raise ValueError("chance_of_moving: every seed needs a value at every epoch of the tail")
     paths = tails - tails[:1]                      # each seed's path from the tail's first epoch
     n = paths.shape[1]
     if n <= 16:
         signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
     else:
-        signs = np.random.default_rng(0).choice((1.0, -1.0), size=(65_536, n))
-    means = np.nanmean(signs[:, None, :] * paths[None], axis=2)   # pattern × epoch
+        signs = np.vstack([np.ones((1, n)), -np.ones((1, n)),
+                           np.random.default_rng(0).choice((1.0, -1.0), size=(65_534, n))])
+    means = (signs[:, None, :] * paths[None]).mean(axis=2)        # pattern × epoch
     moves = means.max(axis=1) - means.min(axis=1)
-    return float(np.mean(moves >= threshold * (1 - 1e-9)))
+    if threshold is None:
+        finals = tails[:1] + signs * paths[-1]                      # pattern × seed
+        threshold = np.std(finals, axis=1, ddof=1)
+    return float(np.mean(moves >= np.asarray(threshold) - 1e-12))
 
 
 # ============================================================================ data
