@@ -56,8 +56,7 @@ def arm_rows(results: Path) -> list[dict]:
                 d for d in dirs if d.name.rsplit("-", 2)[0] == rec["run"])}
             column = COLUMNS[rec["metric"]]
             check = runner.levelling(runs, column).loc[arm]
-            tails = np.column_stack([[h[column] for h in r.history if h.get(column) is not None]
-                                     [-2:] for r in runs.values()])
+            tails = runner.learning_curves(runs, column).iloc[-2:].to_numpy()
             rows.append({"table": path.stem.removeprefix("levelling_"), "arm": arm,
                          "levelled": bool(check["levelled"]), "saved_levelled": bool(rec["levelled"]),
                          "move": round(float(check["move"]), 5),

@@ -478,8 +478,8 @@ def chance_of_moving(tails: np.ndarray, threshold: float | None = None) -> float
     distribution of the check for an arm with this one's epoch-to-epoch noise. An arm whose seeds
     do share a trend moves by more than its noise alone, so its value is only a guide to the
     no-trend rate. ``threshold``: compare every pattern's move with this number instead (with the
-    observed move: the sign-flip test of a shared trend). Exact up to 16 seeds; beyond, a seeded sample of 65,536 patterns
-    that includes the observed one and its mirror."""
+    observed move: the sign-flip test of a shared trend). Exact up to 16 seeds; beyond, a seeded
+    sample of 65,536 patterns that includes the observed one and its mirror."""
     if np.isnan(tails).any():
         raise ValueError("chance_of_moving: every seed needs a value at every epoch of the tail")
     paths = tails - tails[:1]                      # each seed's path from the tail's first epoch
