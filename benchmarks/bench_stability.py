@@ -1,6 +1,7 @@
 """Are the book's verdicts stable? Two builds' claims.json compared claim by claim.
 
-    python benchmarks/bench_stability.py A/claims.json B/claims.json [--labels A B] [--report FILE]
+    python benchmarks/bench_stability.py A/claims.json B/claims.json [--labels A B] [--note TEXT]
+                                          [--report FILE]
 
 For example the demo book built with `synth_seed` 0 and 1 (another SynthAVA, so other images,
 splits and runs), or on two machines. Per claim: both verdicts, whether they agree, and whether
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
     p.add_argument("b")
     p.add_argument("--labels", nargs=2, default=["a", "b"])
     p.add_argument("--report", default=str(RESULTS / "stability_demo.json"))
+    p.add_argument("--note", default="", help="how the two builds were made")
     args = p.parse_args(argv)
     a = json.loads(Path(args.a).read_text())
     b = json.loads(Path(args.b).read_text())
@@ -101,8 +103,9 @@ def main(argv=None) -> int:
               f"{flag}")
     print(json.dumps(summary, indent=1))
     write_report(Path(args.report), {"benchmark": "stability", "labels": args.labels,
-                                     "files": [args.a, args.b], "summary": summary,
-                                     "claims": rows, "machine": machine_info()})
+                                     "files": [args.a, args.b], "note": args.note,
+                                     "summary": summary, "claims": rows,
+                                     "machine": machine_info()})
     return 0
 
 
