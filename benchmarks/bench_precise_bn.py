@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import machine_info, write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-METRICS = ("srcc_p_high", "acc", "semantic_ap")
+METRICS = ("srcc_p_high", "acc", "semantic_ap", "srcc_mean")
 
 
 def _evaluate(model, cfg, tags) -> dict:
