@@ -76,6 +76,28 @@ def test_cache_holds_each_image_and_its_mirror_and_is_reused(folder, tmp_path):
     assert len(made) == 1 and torch.equal(again.values, acts.values)
 
 
+def test_the_cache_is_built_on_stem_threads_whatever_the_process_has(folder, tmp_path):
+    """Two threads sum a convolution in another order than one: a cache built by a kernel with
+    two threads and one built beside other chapters (one thread) differed by 3.5e-5, so the
+    stem runs on STEM_THREADS, and the process gets its own threads back."""
+    seen = []
+
+    class ThreadRecordingStem(CountingStem):
+        def forward(self, x):
+            seen.append(torch.get_num_threads())
+            return super().forward(x)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        A.load_activations(folder["images"], stem=ThreadRecordingStem, stem_id="threads",
+                           size=32, cache_root=tmp_path / "c")
+        assert seen and set(seen) == {A.STEM_THREADS}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_frozen_graph_computes_the_stems_activations(caplog):
     """The cache's frozen graph (batch norm folded into the convolutions) against the eager
     ImageNet stem, on a batch of another size than the one it was traced on (a folder's last,

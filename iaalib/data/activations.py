@@ -46,9 +46,11 @@ from .images import AvaImageDataset, augmentation_seed, kao_transform, load_imag
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # 2: channels-last memory format; 3: batches of STEM_BATCH_SIZE, frozen graph
+CACHE_VERSION = 4  # 2: channels-last; 3: batches of STEM_BATCH_SIZE, frozen graph; 4: STEM_THREADS
 #: Images per stem forward pass when a cache is built (:func:`load_activations`).
 STEM_BATCH_SIZE = 16
+#: torch threads of the stem's forward pass when a cache is built (:func:`load_activations`).
+STEM_THREADS = 1
 #: A folder larger than this is not cached (the cache is for the demo's small datasets; the ava
 #: profile trains end to end and needs none).
 MAX_IMAGES = 50_000
@@ -124,7 +126,13 @@ def load_activations(image_dir: str | os.PathLike, *, stem: Callable[[], torch.n
 
     **Choice:** the stem runs over ``batch_size`` = 16 images at a time, the fastest of 8–64 on
     two CPU cores: 1.86 ms per image against 4.11 in batches of 64, eagerly
-    (``benchmarks/results/cpu_kernels.json``)."""
+    (``benchmarks/results/cpu_kernels.json``), on ``STEM_THREADS`` = 1 thread whatever the
+    process has: a convolution split over two threads sums in another order, so a chapter
+    building a cache alone (two threads) and one building it beside others (one thread) wrote
+    activations 3.5e-5 apart, and the Table V runs trained on them differed by 0.13 accuracy
+    points. One thread makes the cache the same on every machine of one CPU kind; it takes
+    1.5–2.3 times as long alone, but a third as long beside busy grid workers, where two
+    threads wait for a core (``benchmarks/results/cache_threads.json``)."""
     ids = folder_ids(image_dir, ext)
     if len(ids) > MAX_IMAGES:
         raise IaaError(f"{image_dir}: {len(ids):,} images; the activation cache is for the demo's "
@@ -198,13 +206,44 @@ def frozen_graph(module: torch.nn.Module, example: torch.Tensor) -> Callable:
 def _build(folder: Path, key: str, image_dir, ids: np.ndarray, stem: torch.nn.Module, size: int,
            batch_size: int, ext: str, stem_id: str) -> Activations:
     t0 = time.perf_counter()
-    transform = kao_transform(False, resize=size, crop=size)
     stem = stem.eval().to(memory_format=torch.channels_last)  # 1.6x faster on a CPU
+    threads = torch.get_num_threads()
+    torch.set_num_threads(STEM_THREADS)  # the same sums whatever the process's threads
+    try:
+        graph = frozen_graph(stem, torch.zeros(batch_size, 3, size, size).contiguous(
+            memory_format=torch.channels_last))
+        values, kept, skipped, unreadable = _forward_all(graph, image_dir, ids, size, batch_size,
+                                                         ext)
+    finally:
+        torch.set_num_threads(threads)
+    values_file = folder / "activations.pt"
+    try:
+        with atomic_write(values_file, "wb") as fh:
+            torch.save(values, fh)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as "unexpected pos"
+        mib, free = values.nbytes / 2**20, shutil.disk_usage(folder).free / 2**20
+        raise IaaError(f"{values_file}: cannot write the activation cache ({mib:,.0f} MiB; "
+                       f"{free:,.0f} MiB free on its disk): {e}") from e
+    meta: dict[str, Any] = {"key": key, "version": CACHE_VERSION, "stem": stem_id, "size": size,
+                            "image_dir": os.fspath(image_dir), "ids": kept,
+                            "shape": list(values.shape), "sha256": sha256_file(values_file),
+                            "skipped": skipped, "unreadable": unreadable,
+                            "seconds": round(time.perf_counter() - t0, 3)}
+    write_json(folder / "meta.json", meta)  # last: a cache without meta.json is incomplete
+    log.info("cached stem activations of %d images (%s) in %s (%.1f s)", len(kept),
+             "×".join(map(str, values.shape[2:])), folder, meta["seconds"])
+    return Activations(values, np.asarray(kept, dtype=np.int64), key, skipped, os.fspath(image_dir),
+                       unreadable, meta["seconds"])
+
+
+def _forward_all(graph: Callable, image_dir, ids: np.ndarray, size: int, batch_size: int,
+                 ext: str) -> tuple[torch.Tensor, list[int], dict[str, int], list[int]]:
+    """``[2, N, C, h, w]`` activations of the readable images of ``ids`` and their mirrors, the
+    ids kept, and the unreadable ones (counted by reason, and listed)."""
+    transform = kao_transform(False, resize=size, crop=size)
     kept, chunks, skipped, unreadable = [], [], {}, []
     batch: list[torch.Tensor] = []
     batch_ids: list[int] = []
-    graph = frozen_graph(stem, torch.zeros(batch_size, 3, size, size).contiguous(
-        memory_format=torch.channels_last))
 
     def flush() -> None:
         if not batch:
@@ -231,25 +270,7 @@ def _build(folder: Path, key: str, image_dir, ids: np.ndarray, stem: torch.nn.Mo
     flush()
     if not kept:
         raise IaaError(f"{image_dir}: no readable image to cache")
-    values = torch.cat(chunks, dim=1).contiguous()
-    values_file = folder / "activations.pt"
-    try:
-        with atomic_write(values_file, "wb") as fh:
-            torch.save(values, fh)
-    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as "unexpected pos"
-        mib, free = values.nbytes / 2**20, shutil.disk_usage(folder).free / 2**20
-        raise IaaError(f"{values_file}: cannot write the activation cache ({mib:,.0f} MiB; "
-                       f"{free:,.0f} MiB free on its disk): {e}") from e
-    meta: dict[str, Any] = {"key": key, "version": CACHE_VERSION, "stem": stem_id, "size": size,
-                            "image_dir": os.fspath(image_dir), "ids": kept,
-                            "shape": list(values.shape), "sha256": sha256_file(values_file),
-                            "skipped": skipped, "unreadable": unreadable,
-                            "seconds": round(time.perf_counter() - t0, 3)}
-    write_json(folder / "meta.json", meta)  # last: a cache without meta.json is incomplete
-    log.info("cached stem activations of %d images (%s) in %s (%.1f s)", len(kept),
-             "×".join(map(str, values.shape[2:])), folder, meta["seconds"])
-    return Activations(values, np.asarray(kept, dtype=np.int64), key, skipped, os.fspath(image_dir),
-                       unreadable, meta["seconds"])
+    return torch.cat(chunks, dim=1).contiguous(), kept, skipped, unreadable
 
 
 @functools.lru_cache(maxsize=256)

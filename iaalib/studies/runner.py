@@ -147,8 +147,8 @@ def longest_first(todo: Sequence[ExperimentConfig]) -> list[ExperimentConfig]:
 
 
 def _warm_stem_caches(todo: Sequence[ExperimentConfig]) -> None:
-    """Build the activation caches the runs need here, with all of this process's threads,
-    before workers (one thread each) would wait for one of them to build it."""
+    """Build the activation caches the runs need here, before the workers would wait for one of
+    them to build it (on ``STEM_THREADS``, :func:`iaalib.data.activations.load_activations`)."""
     for stem, image_dir, size in dict.fromkeys((c.model.stem, c.data.image_dir, c.data.stem_size)
                                                for c in todo if c.model.stem):
         stem_activations(stem, image_dir, size)
