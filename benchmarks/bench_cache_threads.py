@@ -30,13 +30,16 @@ SPEC, SIZE = "efficientnet_lite0:16", 112
 
 
 def build(image_dir: str, threads: int) -> tuple[torch.Tensor, float]:
-    A.STEM_THREADS = threads
+    default, A.STEM_THREADS = A.STEM_THREADS, threads
     A._LOADED.clear()
-    with tempfile.TemporaryDirectory() as root:
-        t0 = time.perf_counter()
-        acts = A.load_activations(image_dir, stem=lambda: FrozenStem(SPEC),
-                                  stem_id=stem_identity(SPEC), size=SIZE, cache_root=root)
-        return acts.values, time.perf_counter() - t0
+    try:
+        with tempfile.TemporaryDirectory() as root:
+            t0 = time.perf_counter()
+            acts = A.load_activations(image_dir, stem=lambda: FrozenStem(SPEC),
+                                      stem_id=stem_identity(SPEC), size=SIZE, cache_root=root)
+            return acts.values, time.perf_counter() - t0
+    finally:
+        A.STEM_THREADS = default
 
 
 def main(argv=None) -> int:

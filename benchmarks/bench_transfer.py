@@ -20,11 +20,10 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import machine_info, write_report  # noqa: E402
 from benchmarks.bench_stability import compare  # noqa: E402
+from iaalib.studies.results import load_result_table  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARM_FIELDS = ("final", "move", "seed_sd", "levelled", "p_chance")
@@ -32,10 +31,9 @@ ARM_FIELDS = ("final", "move", "seed_sd", "levelled", "p_chance")
 
 def build(folder: Path) -> dict:
     """One build's Table V: levelling per arm, accuracies and claims."""
-    lv = pd.read_csv(folder / "levelling_kao_table5.csv", index_col=0)
-    acc = pd.read_csv(folder / "kao_table5.csv", index_col=0).iloc[0]
-    claims = json.loads((folder / "claims_kao_04.json").read_text())
-    claims = claims["claims"] if isinstance(claims, dict) else claims
+    lv, _ = load_result_table("levelling_kao_table5", folder.name, root=folder.parent)
+    acc = load_result_table("kao_table5", folder.name, root=folder.parent)[0].iloc[0]
+    claims = json.loads((folder / "claims_kao_04.json").read_text())["claims"]
     return {"arms": {arm: {k: (bool(r[k]) if k == "levelled" else round(float(r[k]), 4))
                            for k in ARM_FIELDS} for arm, r in lv.iterrows()},
             "levelled": int(lv["levelled"].sum()), "accuracy": acc.round(2).to_dict(),
