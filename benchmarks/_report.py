@@ -2,7 +2,9 @@
 
 Numbers from a shared two-core machine mean little without the load they were measured under,
 so ``machine_info`` records the load average next to the CPU count, platform and the versions
-of the libraries the benchmark imported.
+of the libraries the benchmark imported; and since results depend on the instruction set that the
+kernels dispatch to (a "stand-in for another machine" limits it), the CPU's model and its widest
+vector and bf16 extensions (``cpu``).
 """
 from __future__ import annotations
 
@@ -15,11 +17,29 @@ from typing import Any
 from iaalib._io import write_json
 
 _VERSIONED = ("numpy", "pandas", "PIL", "torch", "torchvision")
+#: The /proc/cpuinfo flags that decide which kernels PyTorch, oneDNN and MKL use.
+_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_info(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> dict[str, Any]:
+    """The first CPU's ``model`` name and which of :data:`_ISA_FLAGS` it has (``isa``), read
+    from ``cpuinfo``; ``{}`` where that file does not exist (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return {}
+    first = text.split("\n\n", 1)[0]  # one block per logical CPU; the first stands for all
+    fields = {k.strip(): v.strip() for k, _, v in
+              (line.partition(":") for line in first.splitlines() if ":" in line)}
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name"), "isa": [f for f in _ISA_FLAGS if f in flags]}
 
 
 def machine_info(**extra: Any) -> dict[str, Any]:
-    """CPU count, platform, Python, 1/5/15-minute load and versions of already-imported libraries."""
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+    """CPU count, model and instruction-set extensions (:func:`cpu_info`), platform, Python,
+    1/5/15-minute load and versions of already-imported libraries."""
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "cpu": cpu_info(),
+                            "platform": platform.platform(),
                             "python": platform.python_version(), "loadavg": list(os.getloadavg())}
     for name in _VERSIONED:
         module = sys.modules.get(name)

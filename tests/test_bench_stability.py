@@ -37,3 +37,17 @@ def test_compare_by_hand(tmp_path):
     summary = json.loads(out.read_text())["summary"]
     assert summary["a_difference_inside_b_interval"] == 1
     assert summary["b_difference_inside_a_interval"] == 1
+
+
+def test_cpu_info_reads_the_first_cpu_block_of_a_cpuinfo_file(tmp_path):
+    """``machine_info``'s ``cpu``: the model name and the vector/bf16 flags of the first CPU, in
+    the order of ``_ISA_FLAGS``; a later CPU's flags are not mixed in; no file gives ``{}``."""
+    from benchmarks._report import cpu_info
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\n"
+                       "flags\t\t: fpu sse2 avx512_bf16 avx avx2 fma avx512f\n\n"
+                       "processor\t: 1\nmodel name\t: Other\nflags\t\t: amx_tile\n")
+    assert cpu_info(cpuinfo) == {"model": "Some CPU @ 2.0GHz",
+                                 "isa": ["avx2", "fma", "avx512f", "avx512_bf16"]}
+    assert cpu_info(tmp_path / "missing") == {}

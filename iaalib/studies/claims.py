@@ -26,10 +26,12 @@ Bonferroni-adjusted, each at 1 − 0.05/m, so that the table's verdicts hold tog
 per-claim 95% intervals 25 of 26 verdicts agreed, "MTCNN #3 beats the STCNN" being +1.97
 [+0.10, +3.97] pp on one and +0.23 on the other (``stability_demo_per_claim_95.json``);
 simultaneous per table, it was +1.97 [−0.37, +4.77] and all 26 agreed. Stop 19's two builds
-agree on all 26 verdicts too (``benchmarks/results/stability_demo.json``), and so does a build
-with AVX2-only kernels and fp32 training, a stand-in for another machine
-(``stability_machines_avx2.json``: 50 of its 52 cross-checks put one build's difference inside
-the other's interval, where even replicates would miss about 4.7 by chance).
+agreed on all 26 verdicts too, and so did a build with AVX2-only kernels and fp32 training, a
+stand-in for another machine (``stability_machines_avx2.json``: 50 of its 52 cross-checks put one
+build's difference inside the other's interval, where even replicates would miss about 4.7 by
+chance). With stop 29's code, a real second machine (AVX2, fp32 training) and stop 29's own
+agree on 25 of 26, with 52 of 52 differences inside (``stability_machines.json``); the one that
+differs is a Table V claim whose interval's lower end lies near 0 on every build.
 
 **Verdict** (:func:`verdict`), from the interval only: "reproduced" when it lies above 0 (the
 paper's direction), "contradicted" when it lies below 0, "inconclusive" when it contains 0.
