@@ -11,8 +11,9 @@ II and III), SAF and NIMA — with the chapters' own config builders (``studies.
 ``table2_configs``, ``table3_configs``, ``studies.saf.profile_config``) and ``--set`` overrides of
 profile settings, so a built book's runs are reused, and reports, per run family: the test metrics
 (mean ± SD over seeds), whether the test metric has levelled off (the last 2 monitored epochs move
-the seed mean by less than the seed SD; how many seeds' own curves rose or fell) and seconds per
-run (from the run records: when it was trained, here or in a book build); then one line per
+the seed mean by less than the seed SD; how many seeds' own curves rose or fell), where the seed
+mean peaked (``peak``: the epoch, how far the final value ends below it and, for Kao nets, how much
+the tag mAP changed after it) and seconds per run (from the run records: when it was trained, here or in a book build); then one line per
 target (``checks``: tag mAP ≥ 0.50 for λ > 0 and ≥ 0.70 at λ = 1; SRCC of p(high) ≥ 0.45 and
 accuracy above the majority rate at δ = 0; SAF/NIMA SRCC of the mean ≥ 0.55, goal 0.65).
 Writes ``benchmarks/results/demo_models_<profile>.json``. Not a test: numbers, not assertions.
@@ -46,6 +47,24 @@ def _summary(runs: list, metric: str) -> dict:
     return {"mean": round(float(np.mean(values)), 4),
             "sd": round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None,
             "values": [round(v, 4) for v in values]}
+
+
+def _peak(runs: dict, curve: str) -> dict:
+    """Where the seed-mean ``curve`` peaks: its epoch and value, how far the final epoch ends
+    below it, and (Kao nets) how much the seed-mean tag mAP changed from that epoch to the end —
+    whether a net that has "levelled off" has been drifting down from an earlier peak."""
+    from iaalib.studies import runner
+
+    mean = runner.learning_curves(runs, curve).mean(axis=1)
+    if mean.empty:
+        return {}
+    top = mean.idxmax()
+    out = {"epoch": int(top), "epochs": int(mean.index.max()), "value": round(float(mean.max()), 4),
+           "final_minus_peak": round(float(mean.iloc[-1] - mean.max()), 4)}
+    tags = runner.learning_curves(runs, "test_semantic_ap").mean(axis=1).dropna()
+    if top in tags.index:
+        out["tag_map_change_after_peak"] = round(float(tags.iloc[-1] - tags[top]), 4)
+    return out
 
 
 def main(argv=None) -> int:
@@ -92,6 +111,7 @@ def main(argv=None) -> int:
         entry["seconds_per_run"] = round(sum(seconds) / max(1, len(group)), 2)
         entry["levelling"] = runner.levelling(runs, curve).round(4).to_dict(orient="records")
         entry["curve"] = runner.learning_curves(runs, curve).round(4).to_dict(orient="list")
+        entry["peak"] = _peak(runs, curve)
         report["families"][name] = entry
         print(f"{name:<24} " + "  ".join(f"{m}={entry[m]['mean']}±{entry[m]['sd']}"
                                          for m in metrics) + f"  {entry['seconds_per_run']} s/run")
