@@ -51,3 +51,30 @@ def test_cpu_info_reads_the_first_cpu_block_of_a_cpuinfo_file(tmp_path):
     assert cpu_info(cpuinfo) == {"model": "Some CPU @ 2.0GHz",
                                  "isa": ["avx2", "fma", "avx512f", "avx512_bf16"]}
     assert cpu_info(tmp_path / "missing") == {}
+
+
+def test_more_than_two_builds_compare_every_pair(tmp_path):
+    """Three builds: three pairs, each summarised as two builds would be; per claim, every
+    build's difference and the disagreements named by hand."""
+    a = [_claim("x", 1.0, -0.5, 2.5), _claim("y", 0.2, 0.1, 0.3, verdict="reproduced")]
+    b = [_claim("x", 2.0, 0.5, 3.5, verdict="reproduced"), _claim("y", 0.25, 0.1, 0.4,
+                                                                  verdict="reproduced")]
+    c = [_claim("x", 1.5, -0.5, 3.0), _claim("y", 0.2, 0.15, 0.22, verdict="reproduced")]
+    files = []
+    for name, claims in zip("abc", (a, b, c)):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(claims))
+    out = tmp_path / "r.json"
+    assert bench_stability.main([*map(str, files), "--labels", "A", "B", "C",
+                                 "--report", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [(p["a"], p["b"]) for p in report["pairs"]] == [("A", "B"), ("A", "C"), ("B", "C")]
+    assert report["pairs"][0]["summary"] == bench_stability.summarize(bench_stability.compare(a, b))
+    x, y = report["claims"]
+    assert {k: v["difference"] for k, v in x["builds"].items()} == {"A": 1.0, "B": 2.0, "C": 1.5}
+    assert x["verdicts_differ"] == ["A / B", "B / C"] and x["outside"] == []
+    # y: every build's 0.2 or 0.25 lies inside A's [0.1, 0.3] and B's [0.1, 0.4]; C's [0.15, 0.22]
+    # holds A's 0.2 but not B's 0.25
+    assert y["verdicts_differ"] == [] and y["outside"] == ["B outside C"]
+    with pytest.raises(SystemExit):  # one build compares with nothing
+        bench_stability.main([str(files[0]), "--report", str(out)])
