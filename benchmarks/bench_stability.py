@@ -114,6 +114,16 @@ def across(builds: dict[str, list[dict]]) -> tuple[list[dict], list[dict]]:
     return pairs, claims
 
 
+def _print_many(pairs: list[dict], claims: list[dict]) -> None:
+    for c in claims:
+        flag = "; ".join(c["verdicts_differ"] + c["outside"])
+        print(f"{c['source'][:12]:<12} {c['claim'][:56]:<56} "
+              + " ".join(f"{v['difference']:+.3f}" for v in c["builds"].values())
+              + (f"  <-- {flag}" if flag else ""))
+    for pr in pairs:
+        print(pr["a"], "/", pr["b"], json.dumps(pr["summary"]))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("claims", nargs="+", help="two or more builds' claims.json")
@@ -129,13 +139,7 @@ def main(argv=None) -> int:
               "machine": machine_info()}
     if len(builds) > 2:
         pairs, claims = across(builds)
-        for c in claims:
-            flag = "; ".join(c["verdicts_differ"] + c["outside"])
-            print(f"{c['source'][:12]:<12} {c['claim'][:56]:<56} "
-                  + " ".join(f"{v['difference']:+.3f}" for v in c["builds"].values())
-                  + (f"  <-- {flag}" if flag else ""))
-        for pr in pairs:
-            print(pr["a"], "/", pr["b"], json.dumps(pr["summary"]))
+        _print_many(pairs, claims)
         write_report(Path(args.report), report | {"pairs": pairs, "claims": claims})
         return 0
     rows = compare(*builds.values())
