@@ -14,8 +14,9 @@ profile settings, so a built book's runs are reused, and reports, per run family
 the seed mean by less than the seed SD; how many seeds' own curves rose or fell), where the seed
 mean peaked (``peak``: the epoch, how far the final value ends below it and, for Kao nets, how much
 the tag mAP changed after it) and seconds per run (from the run records: when it was trained,
-here or in a book build); then one line per target (``checks``: tag mAP ≥ 0.50 for λ > 0 and ≥ 0.70 at λ = 1; SRCC of p(high) ≥ 0.45 and
-accuracy above the majority rate at δ = 0; SAF/NIMA SRCC of the mean ≥ 0.55, goal 0.65).
+here or in a book build); then one line per target (``checks``: tag mAP ≥ 0.50 for λ > 0 and
+≥ 0.70 at λ = 1; SRCC of p(high) ≥ 0.45 and accuracy above the majority rate at δ = 0; SAF/NIMA
+SRCC of the mean ≥ 0.55, goal 0.65).
 Writes ``benchmarks/results/demo_models_<profile>.json``. Not a test: numbers, not assertions.
 """
 from __future__ import annotations
