@@ -465,6 +465,31 @@ def test_channels_last_is_the_same_arithmetic_in_another_memory_format(data, tmp
     assert base.with_overrides({"channels_last": False}).config_hash() != base.config_hash()
 
 
+def test_a_narrow_strided_1x1_convolution_trains_contiguous_on_a_cpu(data, tmp_path):
+    """oneDNN's AVX2 channels-last kernel for the input gradient of a strided 1×1 convolution
+    with fewer than 8 input channels corrupts the heap (torch 2.14.1): such a model trains
+    contiguous on a CPU, with a warning, and run.json says so; 8 channels, stride 1 or a 3×3
+    kernel keep channels-last, and so does any model on CUDA or a run that asked for contiguous."""
+    from iaalib.engine import device
+
+    cpu = torch.device("cpu")
+    narrow = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 8, 1, stride=2))
+    assert device.narrow_strided_1x1(narrow) == ["1"]
+    with pytest.warns(RuntimeWarning, match="channels_last: 1 "):
+        assert not device.use_channels_last(narrow, cpu, True)
+    assert device.use_channels_last(narrow, torch.device("cuda", 0), True)
+    assert not device.use_channels_last(narrow, cpu, False)
+    for safe in (torch.nn.Conv2d(8, 8, 1, stride=2), torch.nn.Conv2d(4, 8, 1),
+                 torch.nn.Conv2d(4, 8, 3, stride=2)):
+        assert device.narrow_strided_1x1(safe) == [] and device.use_channels_last(safe, cpu, True)
+    cfg = tiny_config(data, family="nima", epochs=1, val=False)  # ResNet-18 at width 1/16
+    with pytest.warns(RuntimeWarning, match="trains contiguous"):
+        run = T.train(cfg, out=tmp_path / "nima")
+    assert cfg.channels_last and run.record["channels_last"] is False
+    conv = next(m for m in load_model(run.dir)[0].modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous()
+
+
 def test_cpu_amp_asks_for_native_bf16(monkeypatch):
     """cpu_amp adds the CPU to bf16 autocast only where the CPU computes bf16 in hardware;
     elsewhere it warns and stays fp32. Without cpu_amp a CPU is always fp32."""

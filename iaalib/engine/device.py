@@ -1,4 +1,4 @@
-"""Where the engine runs: device choice, CPU threads, determinism, mixed precision."""
+"""Where the engine runs: device choice, CPU threads, determinism, mixed precision, memory format."""
 from __future__ import annotations
 
 import os
@@ -69,6 +69,40 @@ def use_amp(device: torch.device, requested: bool, *, cpu: bool = False) -> bool
         warnings.warn("cpu_amp: this CPU has no native bf16 (AVX-512 BF16 or AMX), so the run "
                       "trains in fp32; run.json records amp: false", RuntimeWarning, stacklevel=2)
     return False
+
+
+#: oneDNN's AVX2 kernel for the backward pass of a strided 1×1 convolution corrupts memory in
+#: the channels-last format when the convolution has fewer input channels than this.
+NHWC_MIN_STRIDED_1X1_CHANNELS = 8
+
+
+def narrow_strided_1x1(model: torch.nn.Module) -> list[str]:
+    """The names of ``model``'s 1×1 convolutions of stride > 1 with fewer than
+    :data:`NHWC_MIN_STRIDED_1X1_CHANNELS` input channels (e.g. a ResNet's downsampling shortcut at
+    width 1/16)."""
+    return [name for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)
+            and m.stride != (1, 1) and m.in_channels < NHWC_MIN_STRIDED_1X1_CHANNELS]
+
+
+def use_channels_last(model: torch.nn.Module, device: torch.device, requested: bool) -> bool:
+    """The memory format a run trains ``model`` in: channels-last when ``requested``, except on
+    a CPU for a model with a narrow strided 1×1 convolution (:func:`narrow_strided_1x1`). With
+    PyTorch 2.14.1 on a CPU without AVX-512, oneDNN computes that convolution's input gradient with
+    an AVX2 kernel that writes outside its buffers in the channels-last format: the process aborts
+    ("double free or corruption") or hangs (``benchmarks/bench_onednn_nhwc.py``). Such
+    convolutions occur in the tests' tiny networks, not in the papers' or the demo's. **Choice:**
+    such a model trains contiguous on every CPU, with a warning, so that its numbers do not depend
+    on the CPU's instruction set; ``run.json`` records the format (``channels_last``)."""
+    if not requested:
+        return False
+    narrow = narrow_strided_1x1(model) if device.type == "cpu" else []
+    if narrow:
+        warnings.warn(f"channels_last: {', '.join(narrow[:3])} (a strided 1x1 convolution with "
+                      f"fewer than {NHWC_MIN_STRIDED_1X1_CHANNELS} input channels) has no safe "
+                      "channels-last kernel on AVX2 CPUs, so the run trains contiguous; run.json "
+                      "records channels_last: false", RuntimeWarning, stacklevel=2)
+    return not narrow
 
 
 def reset_peak_memory(device: torch.device) -> None:

@@ -44,7 +44,8 @@ from ..tasks import build_task
 from .checkpoint import (init_weights_from, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state)
 from .config import ExperimentConfig, OptimConfig
-from .device import configure_torch, peak_memory, reset_peak_memory, select_device, use_amp
+from .device import (configure_torch, peak_memory, reset_peak_memory, select_device, use_amp,
+                     use_channels_last)
 from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier,
                           broadcast_object, init_distributed)
 from .evaluate import compute_metrics, merge_predictions, predict
@@ -269,7 +270,8 @@ class Trainer:
         self.init_report = (init_weights_from(self.model, cfg.model.init_from)
                             if cfg.model.init_from else None)
         self.model = self.model.to(self.device)
-        if cfg.channels_last:
+        self.channels_last = use_channels_last(self.model, self.device, cfg.channels_last)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if dinfo.enabled:
             self.net = DistributedDataParallel(
@@ -463,7 +465,7 @@ class Trainer:
         batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v)
                  for k, v in batch.items()}
         x = batch["image"]
-        if self.cfg.channels_last and x.dim() == 4:
+        if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.amp):
             outputs = self.net(x)
@@ -589,7 +591,7 @@ class Trainer:
                                       num_replicas=self.dinfo.world_size, rank=self.dinfo.rank)
         loader = make_loader(dataset, sampler, num_workers=cfg.data.num_workers, seed=cfg.seed)
         pred = predict(self.eval_model, loader, device=self.device, tag_columns=self.tag_columns,
-                       amp=self.eval_amp, channels_last=cfg.channels_last)
+                       amp=self.eval_amp, channels_last=self.channels_last)
         pred = merge_predictions(all_gather_objects(pred, self.dinfo))
         metrics = compute_metrics(pred, n_total=len(dataset))
         return (metrics, pred) if return_predictions else metrics
@@ -627,6 +629,7 @@ class Trainer:
             update_record(self.run_dir, status="finished", finished=now(), reason=None,
                           best=st["best"], steps=st["step"], threads=self.threads,
                           device=str(self.device), amp=self.amp,
+                          channels_last=self.channels_last,
                           **({"ema_decay": self.ema_decay_per_step} if self.ema is not None
                              else {}),
                           peak_memory=peak_memory(self.device))
