@@ -50,13 +50,14 @@ def _summary(runs: list, metric: str) -> dict:
             "values": [round(v, 4) for v in values]}
 
 
-def _peak(runs: dict, curve: str) -> dict:
-    """Where the seed-mean ``curve`` peaks: its epoch and value, how far the final epoch ends
-    below it, and (Kao nets) how much the seed-mean tag mAP changed from that epoch to the end —
-    whether a net that has "levelled off" has been drifting down from an earlier peak."""
+def _peak(runs: dict, curves) -> dict:
+    """Where the seed mean of ``curves`` (:func:`runner.learning_curves` of ``runs``) peaks: its
+    epoch and value, how far the final epoch ends below it, and (Kao nets) how much the seed-mean
+    tag mAP changed from that epoch to the end — whether a net that has "levelled off" has been
+    drifting down from an earlier peak."""
     from iaalib.studies import runner
 
-    mean = runner.learning_curves(runs, curve).mean(axis=1)
+    mean = curves.mean(axis=1)
     if mean.empty:
         return {}
     top = mean.idxmax()
@@ -111,8 +112,9 @@ def main(argv=None) -> int:
         seconds = [record_seconds(r.record) or 0.0 for r in group]  # when trained, here or in a book
         entry["seconds_per_run"] = round(sum(seconds) / max(1, len(group)), 2)
         entry["levelling"] = runner.levelling(runs, curve).round(4).to_dict(orient="records")
-        entry["curve"] = runner.learning_curves(runs, curve).round(4).to_dict(orient="list")
-        entry["peak"] = _peak(runs, curve)
+        curves = runner.learning_curves(runs, curve)
+        entry["curve"] = curves.round(4).to_dict(orient="list")
+        entry["peak"] = _peak(runs, curves)
         report["families"][name] = entry
         print(f"{name:<24} " + "  ".join(f"{m}={entry[m]['mean']}±{entry[m]['sd']}"
                                          for m in metrics) + f"  {entry['seconds_per_run']} s/run")

@@ -85,7 +85,8 @@ def narrow_strided_1x1(model: torch.nn.Module) -> list[str]:
             and m.stride != (1, 1) and m.in_channels < NHWC_MIN_STRIDED_1X1_CHANNELS]
 
 
-def use_channels_last(model: torch.nn.Module, device: torch.device, requested: bool) -> bool:
+def use_channels_last(model: torch.nn.Module, device: torch.device, requested: bool, *,
+                      warn: bool = True) -> bool:
     """The memory format a run trains ``model`` in: channels-last when ``requested``, except on
     a CPU for a model with a narrow strided 1×1 convolution (:func:`narrow_strided_1x1`). With
     PyTorch 2.14.1 on a CPU without AVX-512, oneDNN computes that convolution's input gradient with
@@ -93,11 +94,12 @@ def use_channels_last(model: torch.nn.Module, device: torch.device, requested: b
     ("double free or corruption") or hangs (``benchmarks/bench_onednn_nhwc.py``). Such
     convolutions occur in the tests' tiny networks, not in the papers' or the demo's. **Choice:**
     such a model trains contiguous on every CPU, with a warning, so that its numbers do not depend
-    on the CPU's instruction set; ``run.json`` records the format (``channels_last``)."""
+    on the CPU's instruction set; ``run.json`` records the format (``channels_last``).
+    ``warn=False``: decide quietly (a trained model loaded in the format it trained in)."""
     if not requested:
         return False
     narrow = narrow_strided_1x1(model) if device.type == "cpu" else []
-    if narrow:
+    if narrow and warn:
         warnings.warn(f"channels_last: {', '.join(narrow[:3])} (a strided 1x1 convolution with "
                       f"fewer than {NHWC_MIN_STRIDED_1X1_CHANNELS} input channels) has no safe "
                       "channels-last kernel on AVX2 CPUs, so the run trains contiguous; run.json "

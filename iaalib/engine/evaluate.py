@@ -34,7 +34,7 @@ from ..models.factory import build_model
 from ..models.stems import FrozenStem, StemmedModel
 from .checkpoint import load_checkpoint
 from .config import ExperimentConfig
-from .device import narrow_strided_1x1, select_device
+from .device import select_device, use_channels_last
 from .loaders import (IMAGE_SUFFIXES, ImageFileDataset, build_batch_sampler, build_dataset,
                       build_transform, find_images, make_loader)
 
@@ -199,7 +199,7 @@ def load_model(checkpoint: str | os.PathLike, *, pixels: bool = False
     cfg = ExperimentConfig.from_dict(state["config"])
     model = build_model(cfg.model, num_tags=len(state.get("tag_columns", [])))
     model.load_state_dict(state["model"])
-    if cfg.channels_last and not narrow_strided_1x1(model):  # as a CPU run trains it
+    if use_channels_last(model, torch.device("cpu"), cfg.channels_last, warn=False):
         model = model.to(memory_format=torch.channels_last)
     if pixels and cfg.model.stem:
         model = StemmedModel(FrozenStem(cfg.model.stem), model)
