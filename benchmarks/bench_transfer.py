@@ -10,8 +10,11 @@ Each ``DIR`` holds what chapter 4 saved for one build (``levelling_kao_table5.cs
 move, seed SD, levelling verdict and ``p_chance`` (:func:`iaalib.studies.runner.levelling`), the
 accuracies of Table V and both claims; per variant, the two builds' claims side by side
 (:func:`benchmarks.bench_stability.compare`: same verdict, each difference inside the other's
-interval). Writes ``benchmarks/results/levelling_demo_transfer.json`` by default. Not a test:
-numbers, not assertions.
+interval). Where the claims' runs are still on disk, each claim also gets ``spread``: its
+per-seed differences with their SD, and each seed's image-only interval width (the paired
+bootstrap over test images alone, at the claim's confidence): which of the two, training seeds or
+test images, makes the interval wide. Writes ``benchmarks/results/levelling_demo_transfer.json``
+by default. Not a test: numbers, not assertions.
 """
 from __future__ import annotations
 
@@ -20,13 +23,35 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import machine_info, write_report  # noqa: E402
 from benchmarks.bench_stability import compare  # noqa: E402
+from iaalib.studies import claims as C  # noqa: E402
 from iaalib.studies.results import load_result_table  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARM_FIELDS = ("final", "move", "seed_sd", "levelled", "p_chance")
+
+
+def spread(claim: dict) -> dict | None:
+    """Per-seed differences and image-only interval widths of a one-arm-against-one claim, from
+    its runs' predictions (``provenance``: the better arm's runs, then the worse arm's); None when
+    a run directory is gone."""
+    runs = [Path(r["run_dir"]) for r in claim.get("provenance", [])]
+    if not runs or len(runs) % 2 or not all((r / "predictions.csv").is_file() for r in runs):
+        return None
+    half = len(runs) // 2
+    frames = [pd.read_csv(r / "predictions.csv") for r in runs]
+    pairs = [C.paired_bootstrap([[b]], [[w]], claim["metric"], confidence=claim["confidence"])
+             for b, w in zip(frames[:half], frames[half:])]
+    diffs = [p["difference"] for p in pairs]
+    return {"per_seed_difference": [round(d, 3) for d in diffs],
+            "seed_sd": round(float(np.std(diffs, ddof=1)), 3) if len(diffs) > 1 else None,
+            "image_only_width": [round(p["ci_high"] - p["ci_low"], 3) for p in pairs],
+            "n_images": pairs[0]["n_images"]}
 
 
 def build(folder: Path) -> dict:
@@ -37,8 +62,8 @@ def build(folder: Path) -> dict:
     return {"arms": {arm: {k: (bool(r[k]) if k == "levelled" else round(float(r[k]), 4))
                            for k in ARM_FIELDS} for arm, r in lv.iterrows()},
             "levelled": int(lv["levelled"].sum()), "accuracy": acc.round(2).to_dict(),
-            "claims": [{k: c[k] for k in ("claim", "difference", "ci_low", "ci_high", "verdict")}
-                       for c in claims],
+            "claims": [{**{k: c[k] for k in ("claim", "difference", "ci_low", "ci_high",
+                                              "verdict")}, "spread": spread(c)} for c in claims],
             "_claims": claims}
 
 
@@ -72,8 +97,10 @@ def main(argv=None) -> int:
               f"{v['same_verdicts']}/{v['claims']} same verdict, {v['inside_both_ways']} inside")
         for name, b in v["builds"].items():
             for c in b["claims"]:
+                sp = c["spread"] or {}
                 print(f"   {name}: {c['claim'][:40]:<40} {c['difference']:+.2f} "
-                      f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] {c['verdict']}")
+                      f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] {c['verdict']}; seed SD "
+                      f"{sp.get('seed_sd')}, image-only widths {sp.get('image_only_width')}")
     write_report(Path(args.report) if args.report else RESULTS / "levelling_demo_transfer.json",
                  report)
     return 0
