@@ -23,11 +23,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._report import machine_info, write_report  # noqa: E402
+from benchmarks._report import machine_info, seed_stats, write_report  # noqa: E402
 from benchmarks.bench_stability import compare  # noqa: E402
 from iaalib.studies import claims as C  # noqa: E402
 from iaalib.studies.results import load_result_table  # noqa: E402
@@ -47,9 +46,8 @@ def spread(claim: dict) -> dict | None:
     frames = [pd.read_csv(r / "predictions.csv") for r in runs]
     pairs = [C.paired_bootstrap([[b]], [[w]], claim["metric"], confidence=claim["confidence"])
              for b, w in zip(frames[:half], frames[half:])]
-    diffs = [p["difference"] for p in pairs]
-    return {"per_seed_difference": [round(d, 3) for d in diffs],
-            "seed_sd": round(float(np.std(diffs, ddof=1)), 3) if len(diffs) > 1 else None,
+    diffs = seed_stats(p["difference"] for p in pairs)
+    return {"per_seed_difference": diffs["values"], "seed_sd": diffs["sd"],
             "image_only_width": [round(p["ci_high"] - p["ci_low"], 3) for p in pairs],
             "n_images": pairs[0]["n_images"]}
 
