@@ -1,13 +1,14 @@
 """Does the activation cache depend on the threads that build it, and what does one thread cost?
 
     python -m benchmarks.bench_cache_threads IMAGE_DIR [IMAGE_DIR ...] [--threads 1 2]
-                                             [--note TEXT] [--report FILE]
+                                             [--workers 1] [--note TEXT] [--report FILE]
 
 Builds the demo stem's activation cache (``efficientnet_lite0:16`` at 112², the demo's
 ``stem``/``stem_size``) of each image folder once per thread count
 (:data:`iaalib.data.activations.STEM_THREADS` set for the build, each into a fresh cache
-folder), and reports the build's seconds and the largest difference between the thread counts'
-activations. Writes ``benchmarks/results/cache_threads.json`` by default. Not a test: numbers,
+folder) and per worker count (the process's torch threads, which the build splits the images
+over: ``_forward_all``'s ``workers``), and reports the build's seconds and the largest
+difference between the settings' activations. Writes ``benchmarks/results/cache_threads.json`` by default. Not a test: numbers,
 not assertions.
 """
 from __future__ import annotations
@@ -29,8 +30,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SPEC, SIZE = "efficientnet_lite0:16", 112
 
 
-def build(image_dir: str, threads: int) -> tuple[torch.Tensor, float]:
+def build(image_dir: str, threads: int, workers: int = 1) -> tuple[torch.Tensor, float]:
     default, A.STEM_THREADS = A.STEM_THREADS, threads
+    process_threads = torch.get_num_threads()
+    torch.set_num_threads(workers)
     A._LOADED.clear()
     try:
         with tempfile.TemporaryDirectory() as root:
@@ -40,19 +43,23 @@ def build(image_dir: str, threads: int) -> tuple[torch.Tensor, float]:
             return acts.values, time.perf_counter() - t0
     finally:
         A.STEM_THREADS = default
+        torch.set_num_threads(process_threads)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("image_dirs", nargs="+")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--workers", type=int, nargs="+", default=[1],
+                   help="process threads during the build (the images are split over them)")
     p.add_argument("--note", default="")
     p.add_argument("--report", default=str(RESULTS / "cache_threads.json"))
     args = p.parse_args(argv)
     rows = []
     for d in args.image_dirs:
-        built = {t: build(d, t) for t in args.threads}
-        first = built[args.threads[0]][0]
+        built = {(f"{t}" if args.workers == [1] else f"{t} thread(s), {w} worker(s)"):
+                 build(d, t, w) for t in args.threads for w in args.workers}
+        first = next(iter(built.values()))[0]
         row = {"image_dir": d, "images": int(first.shape[1]),
                "seconds": {str(t): round(s, 2) for t, (_, s) in built.items()},
                "max_abs_difference_to_first": {
@@ -62,7 +69,7 @@ def main(argv=None) -> int:
         rows.append(row)
         print(row)
     write_report(args.report, {"benchmark": "cache_threads", "stem": SPEC, "size": SIZE,
-                               "threads": args.threads, "folders": rows, "note": args.note,
+                               "threads": args.threads, "workers": args.workers, "folders": rows, "note": args.note,
                                "machine": machine_info()})
     return 0
 

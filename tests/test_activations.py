@@ -98,6 +98,35 @@ def test_the_cache_is_built_on_stem_threads_whatever_the_process_has(folder, tmp
         torch.set_num_threads(before)
 
 
+def test_workers_split_the_images_and_the_cache_is_the_same_bit_for_bit(folder, tmp_path):
+    """A process with two threads builds the cache with two workers, each taking whole batches;
+    the ImageNet stem's activations then equal a one-worker build exactly, and each image's
+    equal the stem applied to it alone (to float rounding). An unreadable image is left out and
+    counted the same way."""
+    bad = sorted(folder["images"].glob("*.jpg"))[6]
+    bad.write_bytes(bad.read_bytes()[:40])
+    before, built = torch.get_num_threads(), {}
+    try:
+        for workers in (1, 2):
+            torch.set_num_threads(workers)
+            A._LOADED.clear()
+            built[workers] = A.load_activations(
+                folder["images"], stem=lambda: FrozenStem(SPEC), stem_id=f"w{workers}", size=32,
+                cache_root=tmp_path / f"c{workers}", batch_size=5)
+    finally:
+        torch.set_num_threads(before)
+    one, two = built[1], built[2]
+    assert torch.equal(one.values, two.values) and one.values.shape[1] == 11
+    assert one.ids.tolist() == two.ids.tolist() and int(bad.stem) not in two.row
+    assert one.skipped == two.skipped and sum(two.skipped.values()) == 1
+    i = int(two.ids[7])
+    x = kao_transform(False, resize=32, crop=32)(load_image(folder["images"] / f"{i}.jpg",
+                                                            short_edge=32))[None]
+    with torch.no_grad():
+        torch.testing.assert_close(two.values[0, 7], FrozenStem(SPEC)(x)[0], rtol=1e-4,
+                                   atol=1e-4)
+
+
 def test_the_frozen_graph_computes_the_stems_activations(caplog):
     """The cache's frozen graph (batch norm folded into the convolutions) against the eager
     ImageNet stem, on a batch of another size than the one it was traced on (a folder's last,
