@@ -13,7 +13,10 @@ e.g. an empty one for a fresh build whose runs another benchmark reads afterward
 comparison of two ``synth_seed`` builds). ``-p`` passes a setting to ``iaa book`` as its ``-p``.
 Before and after the build, ``speed_probe_ms_per_image`` records how fast the machine was
 (``bench_cpu_kernels.speed_probe``, in a fresh interpreter); ``levelling`` counts the arms whose
-test metric levelled off, from the book's own ``levelling.json``. Target for the demo profile: the
+test metric levelled off, from the book's own ``levelling.json``; ``cpu_core_seconds`` is the CPU
+time the build's processes used, by role (:func:`role_of`: training workers, notebook kernels, the
+pipeline), sampled every two seconds with psutil, and ``cpu_utilisation`` its share of the
+machine's cores over the wall time. Target for the demo profile: the
 whole book in at most 600 s on two CPU cores. Writes
 ``benchmarks/results/book_<profile>.json``.
 """
@@ -25,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +64,70 @@ def levelling_summary(path: Path) -> dict | None:
                              for r in rows if not r["levelled"]]}
 
 
+def role_of(cmdline: str, ancestors: list[str]) -> str:
+    """The role of a process of the build from its command line and its ancestors' (nearest
+    first): a notebook's kernel, a training worker (any process a kernel started: the runs' pool
+    and its forkserver), or the pipeline (``iaa book``, its notebook executors, data generation
+    and the HTML build)."""
+    if "ipykernel_launcher" in cmdline:
+        return "notebook kernels"
+    if any("ipykernel_launcher" in a for a in ancestors):
+        return "training workers"
+    return "pipeline"
+
+
+class CpuSampler(threading.Thread):
+    """CPU seconds (user + system) of ``root`` and every process it starts, by :func:`role_of`,
+    sampled every ``every`` seconds. A process is known from its first sample on and read until
+    it ends, even after its parent has ended (an orphaned pool worker): what it used after the
+    last sample is missed. None without psutil."""
+
+    def __init__(self, root: int, every: float = 2.0):
+        super().__init__(daemon=True)
+        self.root, self.every, self.done = root, every, threading.Event()
+        self.seen: dict[tuple[int, float], list] = {}  # (pid, start time) -> [role, seconds]
+
+    def sample(self, psutil) -> None:
+        try:
+            procs = [psutil.Process(self.root), *psutil.Process(self.root).children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        for pid, created in list(self.seen):  # orphans too, unless their pid was reused
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created:
+                    procs.append(p)
+            except psutil.Error:
+                continue
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    key = (proc.pid, proc.create_time())
+                    t = proc.cpu_times()
+                    if key not in self.seen:
+                        ancestors = [" ".join(a.cmdline()) for a in proc.parents()]
+                        self.seen[key] = [role_of(" ".join(proc.cmdline()), ancestors), 0.0]
+                    self.seen[key][1] = max(self.seen[key][1], t.user + t.system)
+            except psutil.Error:  # ended or a zombie: its last sample stands
+                continue
+
+    def run(self) -> None:
+        try:
+            import psutil
+        except ImportError:
+            return
+        while not self.done.wait(self.every):
+            self.sample(psutil)
+
+    def totals(self) -> dict[str, float] | None:
+        if not self.seen:
+            return None
+        out: dict[str, float] = {}
+        for role, secs in self.seen.values():
+            out[role] = round(out.get(role, 0.0) + secs, 1)
+        return dict(sorted(out.items()))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="demo")
@@ -84,10 +152,17 @@ def main(argv=None) -> int:
         settings = [x for name, value in args.p for x in ("-p", name, value)]
         probe_before = speed_probe()
         t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "iaalib.cli", "book", "--profile", args.profile,
-                            "--out", str(out), *settings,
-                            *(["--jobs", str(args.jobs)] if args.jobs else [])], cwd=ROOT, env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "iaalib.cli", "book", "--profile",
+                                 args.profile, "--out", str(out), *settings,
+                                 *(["--jobs", str(args.jobs)] if args.jobs else [])],
+                                cwd=ROOT, env=env)
+        sampler = CpuSampler(proc.pid)
+        sampler.start()
+        r = subprocess.CompletedProcess(proc.args, proc.wait())
         wall = time.perf_counter() - t0
+        sampler.done.set()
+        sampler.join()
+        cpu = sampler.totals()
         probe_after = speed_probe()
         record = json.loads((out / "book-run.json").read_text()) if (out / "book-run.json").is_file() else {}
         levelling = levelling_summary(out / "levelling.json")
@@ -106,12 +181,18 @@ def main(argv=None) -> int:
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "speed_probe_ms_per_image": {"before": probe_before, "after": probe_after},
         "levelling": levelling,
+        "cpu_core_seconds": cpu,
+        "cpu_utilisation": (round(sum(cpu.values()) / (wall * (os.cpu_count() or 1)), 3)
+                            if cpu else None),
     }
     print(f"iaa book --profile {args.profile}{' (fresh IAA_HOME)' if fresh else ''}: "
           f"{wall:.1f} s wall, exit {r.returncode}; speed probe {probe_before} -> {probe_after} "
           "ms per image")
     for name, secs in report["notebooks"].items():
         print(f"  {name:<28} {secs if secs is not None else '-':>8} s")
+    if cpu:
+        print("  CPU core-seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+              + f" ({report['cpu_utilisation']:.0%} of the cores)")
     if levelling:
         print(f"  levelled off: {levelling['levelled']} of {levelling['assessed']} arms"
               + "".join(f"\n    still moving: {x}" for x in levelling["still_moving"]))
