@@ -131,9 +131,10 @@ def load_activations(image_dir: str | os.PathLike, *, stem: Callable[[], torch.n
     process has: a convolution split over two threads sums in another order, so a chapter
     building a cache alone (two threads) and one building it beside others (one thread) wrote
     activations 3.5e-5 apart, and the Table V runs trained on them differed by 0.13 accuracy
-    points. One thread makes the cache the same on every machine of one CPU kind; it takes
-    1.5–2.3 times as long alone, but a third as long beside busy grid workers, where two
-    threads wait for a core (``benchmarks/results/cache_threads.json``)."""
+    points. One thread makes the cache the same on every machine of one CPU kind; beside busy
+    grid workers it took a third as long as two threads, which wait for a core
+    (``benchmarks/results/cache_threads.json``). A process with more threads splits the images
+    over them instead (:func:`_forward_all`), which leaves every bit the same."""
     ids = folder_ids(image_dir, ext)
     if len(ids) > MAX_IMAGES:
         raise IaaError(f"{image_dir}: {len(ids):,} images; the activation cache is for the demo's "
