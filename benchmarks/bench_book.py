@@ -89,7 +89,8 @@ class CpuSampler(threading.Thread):
 
     def sample(self, psutil) -> None:
         try:
-            procs = [psutil.Process(self.root), *psutil.Process(self.root).children(recursive=True)]
+            root = psutil.Process(self.root)
+            procs = [root, *root.children(recursive=True)]
         except psutil.Error:
             procs = []
         for pid, created in list(self.seen):  # orphans too, unless their pid was reused

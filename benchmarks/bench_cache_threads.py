@@ -8,8 +8,8 @@ Builds the demo stem's activation cache (``efficientnet_lite0:16`` at 112², the
 (:data:`iaalib.data.activations.STEM_THREADS` set for the build, each into a fresh cache
 folder) and per worker count (the process's torch threads, which the build splits the images
 over: ``_forward_all``'s ``workers``), and reports the build's seconds and the largest
-difference between the settings' activations. Writes ``benchmarks/results/cache_threads.json`` by default. Not a test: numbers,
-not assertions.
+difference between the settings' activations. Writes ``benchmarks/results/cache_threads.json``
+by default. Not a test: numbers, not assertions.
 """
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def main(argv=None) -> int:
         rows.append(row)
         print(row)
     write_report(args.report, {"benchmark": "cache_threads", "stem": SPEC, "size": SIZE,
-                               "threads": args.threads, "workers": args.workers, "folders": rows, "note": args.note,
+                               "threads": args.threads, "workers": args.workers,
+                               "folders": rows, "note": args.note,
                                "machine": machine_info()})
     return 0
 
